@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make sweep   - create .venv if needed, then run the default sweep on the embedded model
+#   make test    - create .venv if needed, then run the whole test-suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SWEEP ?= precision=fp32,fp16,int8,int4 method=ptq,qat
+
+.PHONY: sweep test lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+sweep: $(STAMP)
+	$(PY) -m runner -m $(SWEEP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf outputs/runs outputs/sweeps outputs/cache

@@ -1,0 +1,45 @@
+"""Quantization backends: each turns the FP32 baseline into one (precision, method) candidate.
+
+A backend module registers a class with `precision`, `method`, `check(job)` (a reason to skip,
+or None) and `quantize(job)` (the path of the candidate ONNX model). The pipeline picks the
+backend whose (precision, method) matches the job; adding one is one new file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import registry
+from runner.schema import Config
+
+# Why a combination has no backend: recorded as the job's skip reason.
+NO_BACKEND = {
+    ("fp32", "qat"): "QAT needs an integer precision: fp32 is the baseline itself (use method=ptq)",
+    ("fp16", "qat"): "QAT needs an integer precision: fp16 is a cast of the weights (use "
+    "method=ptq)",
+    ("int4", "qat"): "no INT4 QAT path to ONNX Runtime: its INT4 kernel (MatMulNBits) is "
+    "weight-only and takes round-to-nearest PTQ weights (use method=ptq)",
+}
+
+
+@dataclass
+class Job:
+    """What a backend may use: the config, the FP32 model (torch and ONNX) and the data."""
+
+    cfg: Config
+    model: Any  # runner.models.LoadedModel
+    splits: Any  # runner.datasets.Splits
+    baseline_onnx: Path
+    out_dir: Path
+    details: dict[str, Any] = field(default_factory=dict)  # recorded in result.json
+
+
+def select(precision: str, method: str) -> tuple[str | None, Any, str | None]:
+    """(backend name, backend, None) for a combination, or (None, None, why there is none)."""
+    for name, backend in registry.items("backend"):
+        if backend.precision == precision and backend.method == method:
+            return name, backend, None
+    why = NO_BACKEND.get((precision, method), f"no backend implements {precision} x {method}")
+    return None, None, why

@@ -1,0 +1,94 @@
+"""Baseline cache: the FP32 export, its validation outcomes and its latency, computed once.
+
+Keyed by a content hash of everything that determines them (model weights, data, target,
+latency protocol, library versions) and reused by every job of a sweep and by later sweeps.
+Entries are written to a temporary folder and renamed into place, and carry checksums that are
+verified on every read, so a half-written or corrupted entry is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner.schema import Config
+
+log = logging.getLogger(__name__)
+_FILES = ("model.onnx", "outcomes.npy")
+
+
+@dataclass
+class Baseline:
+    """The cached FP32 baseline of one (model, dataset, target, evaluation settings)."""
+
+    onnx_path: Path
+    outcomes: np.ndarray
+    info: dict[str, Any]  # latency, size_bytes, peak_rss_bytes, key
+    cache_hit: bool
+
+
+def key(cfg: Config, model_fp: str, data_fp: str) -> str:
+    """Content hash of everything the baseline's numbers depend on."""
+    import importlib.metadata as md
+
+    spec = {
+        "model": asdict(cfg.model),
+        "dataset": asdict(cfg.dataset),
+        "target": asdict(cfg.target),
+        "latency": asdict(cfg.latency),
+        "weights": model_fp,
+        "data": data_fp,
+        "versions": [md.version(p) for p in ("torch", "onnx", "onnxruntime")],
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read(entry: Path) -> Baseline | None:
+    """The entry if it is complete and its checksums match, else None (with a warning)."""
+    meta = entry / "baseline.json"
+    if not meta.exists():
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        for name in _FILES:
+            if _sha256(entry / name) != info["sha256"][name]:
+                raise ValueError(f"checksum mismatch in {name}")
+        outcomes = np.load(entry / "outcomes.npy")
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("baseline: cache entry %s is corrupt (%s); rebuilding it", entry.name, exc)
+        return None
+    return Baseline(entry / "model.onnx", outcomes, info, cache_hit=True)
+
+
+def write(entry: Path, onnx_src: Path, outcomes: np.ndarray, info: dict[str, Any]) -> Baseline:
+    """Write an entry atomically (temp folder + rename); an existing valid entry wins a race."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    shutil.copyfile(onnx_src, tmp / "model.onnx")
+    np.save(tmp / "outcomes.npy", outcomes)
+    info = {**info, "sha256": {n: _sha256(tmp / n) for n in _FILES}}
+    (tmp / "baseline.json").write_text(json.dumps(info, indent=2))
+    if entry.exists():
+        shutil.rmtree(entry)
+    try:
+        os.replace(tmp, entry)
+    except OSError:  # another process renamed a complete entry first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Baseline(entry / "model.onnx", np.load(entry / "outcomes.npy"), info, cache_hit=False)

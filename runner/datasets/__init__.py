@@ -1,0 +1,40 @@
+"""Data sources: each module registers a loader returning train / calibration / validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Splits:
+    """Non-overlapping splits; x arrays are model inputs, y arrays the labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_calib: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+
+    def fingerprint(self) -> str:
+        """Content hash of the validation data, part of the baseline cache key."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_calib, self.x_val, self.y_val):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+
+def split_indices(n: int, train: float, calib: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Shuffle 0..n-1 with a fixed seed and cut it into disjoint train/calib/val index sets."""
+    if not (0 < train < 1 and 0 < calib < 1 and train + calib < 1):
+        raise ValueError(
+            f"dataset.train_fraction={train} and dataset.calib_fraction={calib} must be in (0, 1)"
+            " and leave room for validation; fix them in the dataset config"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    n_train, n_calib = int(n * train), int(n * calib)
+    return order[:n_train], order[n_train : n_train + n_calib], order[n_train + n_calib :]

@@ -1,0 +1,90 @@
+"""Latency, size and memory, measured the same way for the baseline and every candidate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from runner.schema import LatencyConfig, TargetConfig
+
+log = logging.getLogger(__name__)
+
+
+def latency_stats(times_s: list[float], batch: int, threads: int) -> dict[str, float | int]:
+    """p50/p90/p99 in ms and throughput in samples/s from per-call wall times."""
+    t = np.asarray(times_s) * 1e3
+    p50 = float(np.percentile(t, 50))
+    return {
+        "p50_ms": p50,
+        "p90_ms": float(np.percentile(t, 90)),
+        "p99_ms": float(np.percentile(t, 99)),
+        "throughput": batch * 1e3 / p50,
+        "batch": batch,
+        "threads": threads,
+        "runs": len(t),
+    }
+
+
+def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[list[float]]:
+    """Time several models interleaved, so drift and noise on the host hit them all alike.
+
+    After `warmup` untimed calls each, the models take turns in blocks of about 10 ms of calls
+    until every one has at least `min_runs` calls and `min_seconds` of timed work.
+    """
+    block = []
+    for fn in fns:
+        t0 = time.perf_counter()
+        for _ in range(max(cfg.warmup, 1)):
+            fn()
+        per_call = (time.perf_counter() - t0) / max(cfg.warmup, 1)
+        block.append(max(1, min(1000, int(0.01 / max(per_call, 1e-7)))))
+    times: list[list[float]] = [[] for _ in fns]
+    spent = [0.0 for _ in fns]
+    while min(len(t) for t in times) < cfg.min_runs or min(spent) < cfg.min_seconds:
+        for i, fn in enumerate(fns):
+            for _ in range(block[i]):
+                t0 = time.perf_counter()
+                fn()
+                dt = time.perf_counter() - t0
+                times[i].append(dt)
+                spent[i] += dt
+    return times
+
+
+def session_runner(session, x: np.ndarray) -> Callable[[], object]:
+    """A zero-argument call that runs `session` once on the batch `x`."""
+    feed = {session.get_inputs()[0].name: x}
+    return lambda: session.run(None, feed)
+
+
+def peak_rss(model: Path, target: TargetConfig, sample: np.ndarray) -> int | None:
+    """Peak resident memory of a fresh process that loads `model` and runs it on `sample`.
+
+    A separate process, because the sweep's own process holds torch, earlier models and caches.
+    """
+    sample_path = Path(model).with_name("memprobe_input.npy")
+    np.save(sample_path, sample)
+    cmd = [
+        sys.executable,
+        "-m",
+        "runner.memprobe",
+        str(model),
+        str(sample_path),
+        target.provider,
+        str(target.threads),
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
+        return int(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_bytes"])
+    except (subprocess.SubprocessError, ValueError, KeyError, IndexError) as exc:
+        log.warning("memory probe failed for %s: %s", model, exc)
+        return None
+    finally:
+        sample_path.unlink(missing_ok=True)

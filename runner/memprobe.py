@@ -1,0 +1,37 @@
+"""Child process for measure.peak_rss: load a model, run it, print the peak RSS as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def peak_rss_bytes() -> int:
+    """VmHWM of this process. Not ru_maxrss: Linux carries that over from the forking parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main(argv: list[str]) -> None:
+    """argv: MODEL SAMPLE.npy PROVIDER THREADS."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model, sample, provider, threads = argv
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(model, so, providers=[provider])
+    feed = {sess.get_inputs()[0].name: np.load(sample)}
+    for _ in range(5):
+        sess.run(None, feed)
+    print(json.dumps({"peak_rss_bytes": peak_rss_bytes()}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

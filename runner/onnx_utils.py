@@ -1,0 +1,156 @@
+"""ONNX helpers shared by backends: export, graph rewrites, and what the weights are stored as."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+WEIGHT_OPS = {
+    "Conv": 1,
+    "ConvTranspose": 1,
+    "Gemm": 1,
+    "MatMul": 1,
+    "ConvInteger": 1,
+    "MatMulInteger": 1,
+    "QLinearConv": 3,
+    "QLinearMatMul": 3,
+}
+
+
+def export_onnx(module: Any, example: Any, path: Path) -> Path:
+    """Export a torch module with a dynamic batch dimension (torch.export-based exporter)."""
+    import warnings
+
+    import torch
+
+    for name in ("torch.onnx", "onnxscript", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    batch = torch.export.Dim("batch", min=1)
+    torch.onnx.export(
+        module,
+        (example,),
+        str(tmp),
+        input_names=[INPUT_NAME],
+        output_names=["output"],
+        dynamic_shapes=({0: batch},),
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    os.replace(tmp, path)
+    return path
+
+
+def gemm_to_matmul(model: Any) -> int:
+    """Rewrite Gemm(transB=1, alpha=beta=1) as MatMul + Add, in place; return how many.
+
+    ONNX Runtime's INT4 weight-only kernel (MatMulNBits) only replaces MatMul nodes, while the
+    exporter emits Gemm for a Linear layer on 2-D input.
+    """
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes, count = [], 0
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        ok = (
+            node.op_type == "Gemm"
+            and node.input[1] in inits
+            and attrs.get("transB", 0) == 1
+            and attrs.get("transA", 0) == 0
+            and attrs.get("alpha", 1.0) == 1.0
+            and attrs.get("beta", 1.0) == 1.0
+        )
+        if not ok:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(inits[node.input[1]])
+        wt = numpy_helper.from_array(np.ascontiguousarray(w.T), node.input[1] + "_t")
+        model.graph.initializer.append(wt)
+        mm_out = node.output[0] + "_mm" if len(node.input) > 2 else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], wt.name], [mm_out]))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [mm_out, node.input[2]], [node.output[0]]))
+        count += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    return count
+
+
+def _weight_elems(model: Any) -> list[tuple[str, int, int]]:
+    """(initializer name, element count, ONNX dtype) of every weight a compute op reads."""
+    from onnx import helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    out = []
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            out.append((node.input[1], attrs["K"] * attrs["N"], -attrs.get("bits", 4)))
+            continue
+        idx = WEIGHT_OPS.get(node.op_type)
+        if idx is None or len(node.input) <= idx:
+            continue
+        name = node.input[idx]
+        src = producer.get(name)
+        while src is not None and src.op_type in ("DequantizeLinear", "Cast", "Transpose"):
+            name = src.input[0]
+            src = producer.get(name)
+        if name in inits:
+            t = inits[name]
+            out.append((name, int(np.prod(t.dims)), t.data_type))
+    return out
+
+
+def storage_bits(model: Any) -> dict[int, int]:
+    """Weight elements per storage width in bits (32, 16, 8, 4): what the model really holds."""
+    from onnx import TensorProto
+
+    width = {
+        TensorProto.FLOAT: 32,
+        TensorProto.FLOAT16: 16,
+        TensorProto.BFLOAT16: 16,
+        TensorProto.INT8: 8,
+        TensorProto.UINT8: 8,
+        TensorProto.INT4: 4,
+        TensorProto.UINT4: 4,
+    }
+    counts: dict[int, int] = {}
+    for _, n, dtype in _weight_elems(model):
+        bits = -dtype if dtype < 0 else width.get(dtype, 32)
+        counts[bits] = counts.get(bits, 0) + n
+    return counts
+
+
+def quantized_fraction(path: Path, bits: int) -> float | None:
+    """Share of weight elements stored in `bits` (or fewer) bits; None if no weights found."""
+    import onnx
+
+    counts = storage_bits(onnx.load(str(path)))
+    total = sum(counts.values())
+    if not total:
+        return None
+    return sum(n for b, n in counts.items() if b <= bits) / total
+
+
+def model_size(path: Path) -> int:
+    """Bytes on disk of a model, external-data files beside it included."""
+    path = Path(path)
+    size = path.stat().st_size
+    data = path.with_name(path.name + ".data")
+    return size + (data.stat().st_size if data.exists() else 0)

@@ -1,0 +1,214 @@
+"""The one orchestrator: load -> baseline -> quantize -> evaluate -> measure -> record.
+
+Every job ends with a result.json, whatever happens: a combination the host or the runtime
+cannot run is `skipped` with the reason, an exception in a backend is `failed` with the error,
+and the sweep goes on to the next job.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner import backends, cache, evaluate, measure, registry, results, tracking
+from runner.onnx_utils import export_onnx, model_size, quantized_fraction
+from runner.schema import Config
+from runner.targets import make_session
+
+log = logging.getLogger(__name__)
+# Libraries whose INFO lines drown the job's own progress output.
+for _name in ("onnxruntime.quantization", "torchao", "onnx_ir", "onnxscript"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+class SkipJob(Exception):
+    """The combination cannot run here; the message is the recorded reason."""
+
+
+def new_record(cfg: Config, overrides: list[str], choices: dict[str, str]) -> dict[str, Any]:
+    """A record with every required field, filled in as the job goes."""
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "run_key": results.run_key(cfg),
+        "status": "failed",
+        "reason": "did not finish",
+        "axes": {
+            "model": cfg.model.name,
+            "dataset": cfg.dataset.name,
+            "precision": cfg.precision.name,
+            "method": cfg.method.name,
+            "target": cfg.target.name,
+            "backend": None,
+        },
+        "task": cfg.model.task,
+        "metric": None,
+        "latency": None,
+        "baseline_latency": None,
+        "speedup": None,
+        "size_bytes": None,
+        "baseline_size_bytes": None,
+        "compression": None,
+        "quantized_fraction": None,
+        "peak_rss_bytes": None,
+        "target_budget": {
+            "max_latency_ms": cfg.target.max_latency_ms,
+            "max_memory_mb": cfg.target.max_memory_mb,
+        },
+        "timings": {"quantize_s": None, "eval_s": None, "total_s": None},
+        "env": results.environment(),
+        "artifact": None,
+        "outcomes_file": None,
+        "overrides": list(overrides),
+        "choices": dict(choices),
+        "details": {},
+    }
+
+
+def run(cfg: Config, job_dir: Path, overrides: list[str], choices: dict[str, str]) -> dict:
+    """Run one job end to end and write its result.json; never raises for a job's failure."""
+    started = time.perf_counter()
+    job_dir = Path(job_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    record = new_record(cfg, overrides, choices)
+    try:
+        _run(cfg, job_dir, record)
+        record.update(status="ok", reason=None)
+    except SkipJob as exc:
+        record.update(status="skipped", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - isolate the job, record the error, go on
+        log.error("job failed", exc_info=True)
+        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+    results.write(job_dir, record)
+    tracking.log_record(cfg.tracking, job_dir, record)
+    log.info("%s", status_line(record))
+    return record
+
+
+def _run(cfg: Config, job_dir: Path, record: dict[str, Any]) -> None:
+    """Steps 2-7 of a job; raises SkipJob when the combination cannot run here."""
+    why = registry.get("target", cfg.target.name)(cfg.target)
+    if why:
+        raise SkipJob(why)
+    name, backend, why = backends.select(cfg.precision.name, cfg.method.name)
+    if backend is None:
+        raise SkipJob(why)
+    record["axes"]["backend"] = name
+
+    import torch
+
+    torch.set_num_threads(cfg.torch_threads)
+    splits = registry.get("dataset", cfg.dataset.name)(cfg.dataset)
+    model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
+    base = baseline(cfg, model, splits)
+
+    job = backends.Job(cfg, model, splits, base.onnx_path, job_dir)
+    why = backend.check(job)
+    if why:
+        raise SkipJob(why)
+    log.info("quantize: %s x %s with %s", cfg.precision.name, cfg.method.name, name)
+    t0 = time.perf_counter()
+    if cfg.fault == "raise":
+        raise RuntimeError("fault injected by the test hook `fault=raise`")
+    artifact = backend.quantize(job)
+    record["timings"]["quantize_s"] = round(time.perf_counter() - t0, 3)
+    record["details"] = job.details
+    record["qat"] = job.details.get("qat")
+
+    t0 = time.perf_counter()
+    session = make_session(artifact, cfg.target)
+    cand = evaluate.outcomes(cfg.model.task, evaluate.predict(session, splits.x_val), splits.y_val)
+    record["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
+    record["metric"] = evaluate.compare(cfg.model.task, base.outcomes, cand)
+    np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
+    record["outcomes_file"] = results.OUTCOMES_FILE
+    _measure(cfg, record, base, artifact, session, splits.x_val)
+
+
+def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
+    """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
+    sample = _batch(x, cfg.target.batch)
+    log.info(
+        "latency: timing baseline and candidate (batch %d, %d thread(s))",
+        cfg.target.batch,
+        cfg.target.threads,
+    )
+    base_session = make_session(base.onnx_path, cfg.target)
+    fns = [measure.session_runner(base_session, sample), measure.session_runner(session, sample)]
+    t_base, t_cand = measure.time_models(fns, cfg.latency)
+    lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
+    lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
+    size = model_size(artifact)
+    record.update(
+        latency=lat,
+        baseline_latency=lat_base,
+        speedup=lat_base["p50_ms"] / lat["p50_ms"],
+        size_bytes=size,
+        baseline_size_bytes=base.info["size_bytes"],
+        compression=base.info["size_bytes"] / size,
+        quantized_fraction=quantized_fraction(artifact, cfg.precision.bits),
+        artifact=artifact.name,
+    )
+    if cfg.latency.memory_probe:
+        record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
+        record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
+
+
+def _batch(x: np.ndarray, batch: int) -> np.ndarray:
+    """The first `batch` validation samples, the timing input; clear error if impossible."""
+    if not 1 <= batch <= len(x):
+        raise ValueError(
+            f"target.batch={batch} must be between 1 and the {len(x)} validation "
+            "samples; set target.batch to a value in that range"
+        )
+    return np.ascontiguousarray(x[:batch])
+
+
+def baseline(cfg: Config, model, splits) -> cache.Baseline:
+    """The FP32 baseline from the cache, or exported, evaluated and timed once and cached."""
+    entry = (
+        Path(cfg.cache_dir) / "baselines" / cache.key(cfg, model.fingerprint, splits.fingerprint())
+    )
+    hit = cache.read(entry)
+    if hit is not None:
+        log.info("baseline: cache hit %s", entry.name)
+        return hit
+    log.info("baseline: cache miss; exporting, evaluating and timing the FP32 model")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(model.module, model.example_input, Path(tmp) / "model.onnx")
+        session = make_session(path, cfg.target)
+        out = evaluate.predict(session, splits.x_val)
+        outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val)
+        sample = _batch(splits.x_val, cfg.target.batch)
+        (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
+        info = {
+            "key": entry.name,
+            "metric": float(outcomes.mean()),
+            "latency": measure.latency_stats(times, cfg.target.batch, cfg.target.threads),
+            "size_bytes": model_size(path),
+            "peak_rss_bytes": measure.peak_rss(path, cfg.target, sample)
+            if cfg.latency.memory_probe
+            else None,
+        }
+        return cache.write(entry, path, outcomes, info)
+
+
+def status_line(rec: dict[str, Any]) -> str:
+    """One line per job: axes, status, metric, delta, speedup, size."""
+    a = rec["axes"]
+    head = f"{a['model']}/{a['dataset']} {a['precision']} x {a['method']} on {a['target']}"
+    if rec["status"] != "ok":
+        return f"{head}: {rec['status'].upper()} - {rec['reason']}"
+    m = rec["metric"]
+    lo, hi = m["ci95"]
+    return (
+        f"{head} [{a['backend']}]: ok {m['name']} {m['value']:.4f} "
+        f"(delta {m['delta_abs'] * 100:+.2f} pp, 95% CI [{lo * 100:+.2f}, {hi * 100:+.2f}]) "
+        f"speedup {rec['speedup']:.2f}x size {rec['size_bytes'] / 1e6:.2f} MB "
+        f"({rec['compression']:.1f}x smaller) quantized {rec['quantized_fraction'] or 0:.0%}"
+    )

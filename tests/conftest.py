@@ -1,0 +1,87 @@
+"""Shared fixtures: compose the real config (shrunk for speed), one cache per test session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SCHEMA = ROOT.parent / "shared" / "result.schema.json"
+GROUPS = ("model", "dataset", "precision", "method", "target", "tracking")
+# Shrink training and timing so the end-to-end tests run in seconds, not minutes.
+FAST = [
+    "model.train_epochs=4",
+    "method.qat_epochs=1",
+    "latency.warmup=2",
+    "latency.min_runs=5",
+    "latency.min_seconds=0.02",
+    "latency.memory_probe=false",
+]
+
+
+def compose(*overrides: str):
+    """The composed DictConfig for `overrides`, exactly as `python -m runner` would build it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from runner.schema import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def typed(*overrides: str):
+    """The typed Config for `overrides`."""
+    from runner.schema import to_config
+
+    return to_config(compose(*overrides))
+
+
+def choices_of(overrides: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Group choices as Hydra would report them: defaults, then the overrides."""
+    choices = {
+        "model": "digits_cnn",
+        "dataset": "digits",
+        "precision": "fp32",
+        "method": "ptq",
+        "target": "cpu_x86",
+        "tracking": "none",
+    }
+    for o in overrides:
+        k, _, v = o.partition("=")
+        if k in choices:
+            choices[k] = v
+    return choices
+
+
+def assert_valid_record(record: dict) -> None:
+    """Fail unless `record` validates against the project's result schema."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema).validate(record)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache for the whole test session: the digits model trains once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def run_job(cache_dir, tmp_path):
+    """Run one job through the real pipeline with FAST settings; returns its record."""
+    from runner import pipeline
+
+    def _run(*overrides: str, job_dir: Path | None = None) -> dict:
+        ov = [*FAST, f"cache_dir={cache_dir}", *overrides]
+        out = job_dir or tmp_path / "job"
+        return pipeline.run(typed(*ov), out, list(overrides), choices_of(overrides))
+
+    return _run

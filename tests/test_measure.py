@@ -1,0 +1,39 @@
+"""The latency protocol: percentiles, throughput, interleaved runs with floors on runs and time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from runner.measure import latency_stats, time_models
+from runner.schema import LatencyConfig
+
+
+def test_latency_stats_percentiles_and_throughput():
+    times = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    s = latency_stats(times, batch=4, threads=2)
+    assert s["p50_ms"] == pytest.approx(50.5)
+    assert s["p90_ms"] == pytest.approx(90.1)
+    assert s["p99_ms"] == pytest.approx(99.01)
+    assert s["throughput"] == pytest.approx(4 * 1000 / 50.5)
+    assert (s["batch"], s["threads"], s["runs"]) == (4, 2, 100)
+
+
+def test_time_models_gives_each_model_the_runs_and_time_floor():
+    calls = {"fast": 0, "slow": 0}
+
+    def fast():
+        calls["fast"] += 1
+        time.sleep(0.00005)
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.002)
+
+    cfg = LatencyConfig(warmup=3, min_runs=50, min_seconds=0.1)
+    t_fast, t_slow = time_models([fast, slow], cfg)
+    assert len(t_fast) >= 50 and len(t_slow) >= 50
+    assert sum(t_slow) >= 0.1 and sum(t_fast) >= 0.1
+    assert len(t_fast) > 10 * len(t_slow)  # blocks of equal time, not of equal counts
+    assert calls["fast"] == len(t_fast) + 3
