@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -16,14 +17,39 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     """One job: typed config -> pipeline.run (heavy libraries are imported inside the job)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from runner import pipeline
     from runner.schema import to_config
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
-    pipeline.run(to_config(cfg), Path(hc.runtime.output_dir), list(hc.overrides.task), choices)
+    multirun = hc.mode == RunMode.MULTIRUN
+    record = pipeline.run(
+        to_config(cfg),
+        Path(hc.runtime.output_dir),
+        list(hc.overrides.task),
+        choices,
+        multirun=multirun,
+        job_num=hc.job.num if multirun else None,
+    )
+    if not multirun and record["status"] == "failed":
+        sys.exit(1)  # a sweep goes on after a failed job; a single run says it failed
+
+
+def cli() -> None:
+    """Entry point: refuse a recipe that could run code, then hand over to Hydra."""
+    from runner.recipes import RecipeError, check, recipe_from_argv
+
+    recipe = recipe_from_argv(sys.argv[1:])
+    if recipe is not None:
+        try:
+            check(recipe)
+        except RecipeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -51,6 +51,29 @@ def export_onnx(module: Any, example: Any, path: Path) -> Path:
     return path
 
 
+def baseline_onnx(model: Any, path: Path) -> Path:
+    """The FP32 baseline as an ONNX file at `path`: the model's own file, or a torch export."""
+    import shutil
+
+    if getattr(model, "onnx_path", None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model.onnx_path, path)
+        return path
+    return export_onnx(model.module, model.example_input, path)
+
+
+def graph_inputs(model: Any) -> list[Any]:
+    """The graph inputs a caller feeds (older exports also list initializers as inputs)."""
+    inits = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def input_batch(model: Any) -> int | None:
+    """The fixed batch size of the first fed input, or None when the dimension is dynamic."""
+    dims = graph_inputs(model)[0].type.tensor_type.shape.dim
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+
+
 def gemm_to_matmul(model: Any) -> int:
     """Rewrite Gemm(transB=1, alpha=beta=1) as MatMul + Add, in place; return how many.
 

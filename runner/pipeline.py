@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from runner import backends, cache, evaluate, measure, registry, results, tracking
-from runner.onnx_utils import export_onnx, model_size, quantized_fraction
-from runner.schema import Config
+from runner import backends, cache, evaluate, isolation, measure, registry, results, tracking
+from runner.onnx_utils import baseline_onnx, model_size, quantized_fraction
+from runner.schema import Config, problems
 from runner.targets import make_session
 
 log = logging.getLogger(__name__)
@@ -69,19 +69,46 @@ def new_record(cfg: Config, overrides: list[str], choices: dict[str, str]) -> di
     }
 
 
-def run(cfg: Config, job_dir: Path, overrides: list[str], choices: dict[str, str]) -> dict:
-    """Run one job end to end and write its result.json; never raises for a job's failure."""
+def run(
+    cfg: Config,
+    job_dir: Path,
+    overrides: list[str],
+    choices: dict[str, str],
+    *,
+    multirun: bool = False,
+    job_num: int | None = None,
+) -> dict:
+    """Run one job end to end and write its result.json; never raises for a job's failure.
+
+    A job whose result.json already says ok for the same run_key is not run again (resume),
+    unless `force=true`.
+    """
     started = time.perf_counter()
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
+    previous = _previous_ok(cfg, job_dir)
+    if previous is not None:
+        log.info(
+            "resume: %s already ok (run_key %s); force=true re-runs it",
+            job_dir.name,
+            previous["run_key"],
+        )
+        return previous
     record = new_record(cfg, overrides, choices)
+    isolated = cfg.isolation == "process" or (cfg.isolation == "auto" and multirun)
     try:
-        _run(cfg, job_dir, record)
+        if bad := problems(cfg):
+            raise ValueError("; ".join(bad))
+        if isolated:
+            record = isolation.call(_run, (cfg, job_dir, record, job_num), job_dir, cfg.timeout_s)
+        else:
+            _run(cfg, job_dir, record, job_num)
         record.update(status="ok", reason=None)
     except SkipJob as exc:
         record.update(status="skipped", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - isolate the job, record the error, go on
-        log.error("job failed", exc_info=True)
+        if not isolated:
+            log.error("job failed", exc_info=True)
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     results.write(job_dir, record)
@@ -90,8 +117,39 @@ def run(cfg: Config, job_dir: Path, overrides: list[str], choices: dict[str, str
     return record
 
 
-def _run(cfg: Config, job_dir: Path, record: dict[str, Any]) -> None:
-    """Steps 2-7 of a job; raises SkipJob when the combination cannot run here."""
+def _previous_ok(cfg: Config, job_dir: Path) -> dict | None:
+    """The job's earlier record if it is ok for the same run_key (and force is off)."""
+    path = job_dir / results.RESULT_FILE
+    if cfg.force or not path.exists():
+        return None
+    try:
+        rec = results.read(path)
+    except ValueError as exc:
+        log.warning("resume: ignoring %s (%s); re-running the job", path, exc)
+        return None
+    return rec if rec.get("status") == "ok" and rec.get("run_key") == results.run_key(cfg) else None
+
+
+def _inject_fault(fault: str | None, job_num: int | None) -> None:
+    """Test hook: fail on purpose in the way `fault` names, for job `@N` only if given."""
+    if not fault:
+        return
+    kind, _, only = fault.partition("@")
+    if only and str(job_num) != only:
+        return
+    log.warning("fault injection: %s", kind)
+    if kind == "raise":
+        raise RuntimeError("fault injected by the test hook `fault=raise`")
+    if kind == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)  # dereference NULL: SIGSEGV, as a crashing native kernel would
+    if kind == "hang":
+        time.sleep(3600)
+
+
+def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None = None) -> dict:
+    """Steps 2-7 of a job, filling `record`; raises SkipJob when the combination cannot run."""
     why = registry.get("target", cfg.target.name)(cfg.target)
     if why:
         raise SkipJob(why)
@@ -113,8 +171,7 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any]) -> None:
         raise SkipJob(why)
     log.info("quantize: %s x %s with %s", cfg.precision.name, cfg.method.name, name)
     t0 = time.perf_counter()
-    if cfg.fault == "raise":
-        raise RuntimeError("fault injected by the test hook `fault=raise`")
+    _inject_fault(cfg.fault, job_num)
     artifact = backend.quantize(job)
     record["timings"]["quantize_s"] = round(time.perf_counter() - t0, 3)
     record["details"] = job.details
@@ -124,10 +181,11 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any]) -> None:
     session = make_session(artifact, cfg.target)
     cand = evaluate.outcomes(cfg.model.task, evaluate.predict(session, splits.x_val), splits.y_val)
     record["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
-    record["metric"] = evaluate.compare(cfg.model.task, base.outcomes, cand)
+    record["metric"] = evaluate.compare(cfg.model.task, base.outcomes, cand, splits.y_val)
     np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
     record["outcomes_file"] = results.OUTCOMES_FILE
     _measure(cfg, record, base, artifact, session, splits.x_val)
+    return record
 
 
 def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
@@ -180,7 +238,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         return hit
     log.info("baseline: cache miss; exporting, evaluating and timing the FP32 model")
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model.module, model.example_input, Path(tmp) / "model.onnx")
+        path = baseline_onnx(model, Path(tmp) / "model.onnx")
         session = make_session(path, cfg.target)
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val)
@@ -206,9 +264,11 @@ def status_line(rec: dict[str, Any]) -> str:
         return f"{head}: {rec['status'].upper()} - {rec['reason']}"
     m = rec["metric"]
     lo, hi = m["ci95"]
+    scale, unit = (100, " pp") if m["name"] == "accuracy" else (1, "")
     return (
         f"{head} [{a['backend']}]: ok {m['name']} {m['value']:.4f} "
-        f"(delta {m['delta_abs'] * 100:+.2f} pp, 95% CI [{lo * 100:+.2f}, {hi * 100:+.2f}]) "
+        f"(delta {m['delta_abs'] * scale:+.2f}{unit}, "
+        f"95% CI [{lo * scale:+.2f}, {hi * scale:+.2f}]) "
         f"speedup {rec['speedup']:.2f}x size {rec['size_bytes'] / 1e6:.2f} MB "
         f"({rec['compression']:.1f}x smaller) quantized {rec['quantized_fraction'] or 0:.0%}"
     )

@@ -17,6 +17,7 @@ T = TypeVar("T")
 _REGISTRY: dict[str, dict[str, Any]] = {}
 _PACKAGES = {
     "model": "runner.models",
+    "arch": "runner.models",  # architectures a torch_file state_dict can be loaded into
     "dataset": "runner.datasets",
     "backend": "runner.backends",
     "target": "runner.targets",

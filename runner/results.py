@@ -17,7 +17,17 @@ SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
 OUTCOMES_FILE = "outcomes.npz"
 # Config keys that do not change what a job measures: left out of the run key.
-_NOT_IN_KEY = ("tracking", "summary", "fault", "cache_dir", "torch_threads")
+_NOT_IN_KEY = (
+    "tracking",
+    "summary",
+    "fault",
+    "cache_dir",
+    "torch_threads",
+    "isolation",
+    "timeout_s",
+    "force",
+    "expected",
+)
 
 
 def run_key(cfg: Config) -> str:

@@ -17,12 +17,15 @@ class ModelConfig:
     """Where the FP32 model comes from and how the embedded one is trained."""
 
     name: str = MISSING
-    task: str = "classification"
-    channels: int = 64
+    task: str = "classification"  # classification | regression
+    channels: int = 64  # width of the embedded models (conv channels, MLP hidden units)
     train_epochs: int = 12
     train_lr: float = 2e-3
     train_batch: int = 32
     seed: int = 0
+    path: str | None = None  # onnx_file / torch_file: the model file
+    arch: str | None = None  # torch_file with a state_dict: a registered architecture
+    trust_pickle: bool = False  # torch_file: allow a full pickle (unpickling can run code)
 
 
 @dataclass
@@ -33,6 +36,16 @@ class DatasetConfig:
     train_fraction: float = 0.6
     calib_fraction: float = 0.1
     seed: int = 0
+    path: str | None = None  # imagefolder / csv / jsonl: the folder or file
+    task: str = "classification"  # csv / jsonl take it from model.task in their YAML
+    image_size: list[int] | None = None  # imagefolder: [height, width]; null keeps the size
+    grayscale: bool = False  # imagefolder: 1 channel (L) instead of 3 (RGB)
+    invert: bool = False  # imagefolder: pixel -> 255 - pixel (dark ink on light paper)
+    scale: float = 255.0  # imagefolder: pixel / scale, then (x - mean) / std per channel
+    mean: list[float] = field(default_factory=lambda: [0.0])
+    std: list[float] = field(default_factory=lambda: [1.0])
+    label_column: str = "label"  # csv / jsonl
+    feature_columns: list[str] | None = None  # csv / jsonl: null = every other column
 
 
 @dataclass
@@ -114,12 +127,52 @@ class Config:
     # Threads torch may use to train, fine-tune (QAT) and export. 1 by default: torch's OpenMP
     # workers spin-wait, and slow down many-fold when anything else shares the CPU.
     torch_threads: int = 1
-    # Test hook: make the quantize step fail on purpose ("raise"), to prove isolation.
+    # Where a job's quantize/evaluate/measure steps run: "process" (a child process, so a
+    # segfault or OOM kill in a native backend fails one job, not the sweep), "inline", or
+    # "auto" (process inside a multirun, inline for a single run).
+    isolation: str = "auto"
+    timeout_s: float | None = None  # per job; needs isolation=process
+    force: bool = False  # re-run jobs whose result.json already says ok for the same run_key
+    # A recipe's expected results (metric, latency ratio, tolerance): data, never code.
+    expected: dict[str, Any] = field(default_factory=dict)
+    # Test hook: "raise", "segfault" or "hang" at the quantize step; "KIND@N" for job N only.
     fault: str | None = None
 
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 METHODS = ("ptq", "qat")
+ISOLATION = ("auto", "process", "inline")
+OBJECTIVES = ("latency", "size", "memory")
+FAULTS = ("raise", "segfault", "hang")
+
+
+def problems(cfg: Config) -> list[str]:
+    """Values the types allow but a run cannot use, each as 'field=value: fix'."""
+    out = []
+    positive = {
+        "target.batch": cfg.target.batch,
+        "target.threads": cfg.target.threads,
+        "latency.min_runs": cfg.latency.min_runs,
+        "torch_threads": cfg.torch_threads,
+        "method.calibration_samples": cfg.method.calibration_samples,
+        "method.qat_epochs": cfg.method.qat_epochs,
+        "model.train_epochs": cfg.model.train_epochs,
+    }
+    out += [f"{k}={v} must be at least 1; set {k}=1 or more" for k, v in positive.items() if v < 1]
+    if cfg.latency.warmup < 0 or cfg.latency.min_seconds < 0:
+        out.append("latency.warmup and latency.min_seconds must not be negative")
+    if cfg.isolation not in ISOLATION:
+        out.append(f"isolation={cfg.isolation} is unknown; use one of {', '.join(ISOLATION)}")
+    if cfg.summary.objective not in OBJECTIVES:
+        out.append(
+            f"summary.objective={cfg.summary.objective} is unknown; use one of "
+            f"{', '.join(OBJECTIVES)}"
+        )
+    if cfg.timeout_s is not None and cfg.timeout_s <= 0:
+        out.append(f"timeout_s={cfg.timeout_s} must be positive, or null for no limit")
+    if cfg.fault is not None and cfg.fault.split("@")[0] not in FAULTS:
+        out.append(f"fault={cfg.fault} is unknown; use one of {', '.join(FAULTS)} (optionally @N)")
+    return out
 
 
 def register_configs() -> None:

@@ -131,3 +131,13 @@ def samples_to_settle(
     if sd == 0.0 or gap == 0.0:
         return None
     return max(1, math.ceil((_z(confidence) * sd / gap) ** 2))
+
+
+def mean_ci(x: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """CI of one metric's mean: Wilson for 0/1 outcomes, a seeded bootstrap otherwise."""
+    v = np.asarray(x, dtype=np.float64).ravel()
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError("outcomes must be finite and non-empty")
+    if _is_binary(v):
+        return wilson_interval(int(v.sum()), v.size, _z(confidence))
+    return _bootstrap_mean_ci(v, confidence, 2000, seed)

@@ -92,3 +92,21 @@ def _recommended(sweep_dir, records):
     text = (sweep_dir / "recommended.yaml").read_text()
     (rec,) = [r for r in records if r["run_key"] in text]
     return rec
+
+
+@pytest.mark.slow
+def test_a_segfaulting_job_fails_alone_and_the_sweep_ends_with_a_summary(tmp_path):
+    done = _sweep(
+        tmp_path / "s",
+        tmp_path / "cache",
+        "precision=fp32,fp16,int8,int4",
+        "target.batch=1,2",
+        "fault=segfault@5",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("*/result.json")]
+    assert sorted(r["status"] for r in records) == ["failed"] + ["ok"] * 7
+    (failed,) = [r for r in records if r["status"] == "failed"]
+    assert "SIGSEGV" in failed["reason"]
+    summary = (tmp_path / "s" / "summary.md").read_text()
+    assert "SIGSEGV" in summary

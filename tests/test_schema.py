@@ -83,3 +83,34 @@ def test_every_shipped_recipe_composes(recipe):
     done = _cli("--config-dir", str(recipe.parent), "--config-name", recipe.stem, "--cfg", "job")
     assert done.returncode == 0, done.stderr
     assert "precision:" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("target.batch=0", "target.batch=0 must be at least 1; set target.batch=1 or more"),
+        ("target.threads=0", "target.threads=0 must be at least 1"),
+        ("method.calibration_samples=0", "method.calibration_samples=0 must be at least 1"),
+        ("isolation=thread", "isolation=thread is unknown; use one of auto, process, inline"),
+        ("summary.objective=speed", "summary.objective=speed is unknown"),
+        ("timeout_s=0", "timeout_s=0.0 must be positive"),
+        ("fault=explode", "fault=explode is unknown"),
+    ],
+)
+def test_values_a_run_cannot_use_are_named_with_the_fix(override, words):
+    from runner.schema import problems
+
+    assert problems(typed()) == []
+    assert any(words in p for p in problems(typed(override)))
+
+
+def test_a_single_run_with_a_bad_value_exits_non_zero_with_the_field_named(tmp_path):
+    done = _cli("target.batch=0", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 1
+    assert "target.batch=0 must be at least 1" in done.stdout + done.stderr
+
+
+def test_a_calibration_size_larger_than_the_data_fails_the_job_with_the_fix(run_job):
+    rec = run_job("precision=int8", "method.calibration_samples=5000")
+    assert rec["status"] == "failed"
+    assert "method.calibration_samples=5000 but the calibration split holds 179" in rec["reason"]

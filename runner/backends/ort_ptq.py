@@ -76,8 +76,11 @@ class OrtStaticInt8:
 
     @staticmethod
     def quantize(job: Job) -> Path:
+        import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        from runner.onnx_utils import graph_inputs, input_batch
 
         n, have = job.cfg.method.calibration_samples, len(job.splits.x_calib)
         if n < 1 or n > have:
@@ -87,7 +90,11 @@ class OrtStaticInt8:
             )
         pre = job.out_dir / "preprocessed.onnx"
         quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
-        reader = _calibration_reader(job.splits.x_calib[:n], "input")
+        base = onnx.load(str(job.baseline_onnx), load_external_data=False)
+        x, fixed = job.splits.x_calib[:n], input_batch(base)
+        if fixed:  # a user's model with a fixed batch size is fed exactly that many at a time
+            x = job.splits.x_calib[: max(fixed, n // fixed * fixed)]
+        reader = _calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
         log.info("calibrating static INT8 ranges on %d samples", n)
         out = job.out_dir / "model.onnx"
         quantize_static(

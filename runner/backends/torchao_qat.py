@@ -27,6 +27,10 @@ class TorchaoQatInt8:
     def check(job: Job) -> str | None:
         if not hasattr(job.model.module, "parameters"):
             return "QAT needs a trainable torch model; this model source gives none"
+        import torch
+
+        if isinstance(job.model.module, torch.jit.ScriptModule):
+            return "QAT needs an eager torch model: torch.export cannot trace TorchScript"
         return None
 
     @staticmethod
@@ -40,7 +44,7 @@ class TorchaoQatInt8:
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
         from runner.onnx_utils import export_onnx
-        from runner.train import train_epochs
+        from runner.train import TASK_LOSS, train_epochs
 
         m = job.cfg.method
         model = copy.deepcopy(job.model.module).train()
@@ -60,6 +64,7 @@ class TorchaoQatInt8:
             batch=job.cfg.model.train_batch,
             seed=job.cfg.seed,
             desc="QAT",
+            loss=TASK_LOSS[job.cfg.model.task],
         )
         move_exported_model_to_eval(prepared)
         converted = convert_pt2e(prepared)

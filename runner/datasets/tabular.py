@@ -1,0 +1,110 @@
+"""Your own tabular data (`dataset=csv` or `dataset=jsonl`, `dataset.path=FILE`).
+
+One label column plus numeric feature columns; a CSV file has a header row, a JSON Lines file
+one object per line whose keys are the columns.
+
+`dataset.label_column` names the label, `dataset.feature_columns` the features (null: every
+other column, in file order). For classification (`model.task`, copied into `dataset.task`)
+integer labels are the class indices themselves; any other labels map to their sorted order.
+For regression the label is the float target.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner.datasets import Splits, split_indices
+from runner.registry import register
+from runner.schema import DatasetConfig
+
+log = logging.getLogger(__name__)
+
+
+def read_table(cfg: DatasetConfig, fmt: str) -> Any:
+    """The file as a pandas DataFrame (fmt: csv or jsonl); one-line errors naming the file."""
+    import pandas as pd
+
+    if not cfg.path:
+        raise ValueError(f"dataset.path is not set; point it at a .{fmt} file")
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"dataset.path={cfg.path} does not exist; point it at a .{fmt} file")
+    try:
+        df = pd.read_csv(path) if fmt == "csv" else pd.read_json(path, lines=True)
+    except Exception as exc:  # noqa: BLE001 - pandas parser errors of many kinds
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot read {path} as {fmt} ({first})") from None
+    if df.empty:
+        raise ValueError(f"{path} holds no rows")
+    return df
+
+
+def labels(values: np.ndarray, task: str) -> tuple[np.ndarray, int]:
+    """(y, num_classes): class indices for classification, float32 targets for regression."""
+    if task == "regression":
+        return values.astype(np.float32), 1
+    if task != "classification":
+        raise ValueError(f"model.task={task} is unknown; use classification or regression")
+    if np.issubdtype(values.dtype, np.integer) and values.min() >= 0:
+        return values.astype(np.int64), int(values.max()) + 1
+    classes, y = np.unique(values.astype(str), return_inverse=True)
+    return y.astype(np.int64), len(classes)
+
+
+def to_arrays(df: Any, cfg: DatasetConfig, source: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(x float32 [N, F], y, num_classes) from the configured columns."""
+    columns = [str(c) for c in df.columns]
+    if cfg.label_column not in columns:
+        raise ValueError(
+            f"dataset.label_column={cfg.label_column} is not a column of {source}; "
+            f"columns present: {', '.join(columns)}"
+        )
+    features = cfg.feature_columns or [c for c in columns if c != cfg.label_column]
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise ValueError(
+            f"dataset.feature_columns names {', '.join(missing)}, not in {source}; "
+            f"columns present: {', '.join(columns)}"
+        )
+    table = df[features]
+    from pandas.api.types import is_numeric_dtype
+
+    text = [c for c in features if not is_numeric_dtype(table[c])]
+    if text:
+        raise ValueError(f"feature columns {', '.join(text)} of {source} are not numeric")
+    if table.isna().any().any() or df[cfg.label_column].isna().any():
+        raise ValueError(f"{source} has empty cells; fill or drop those rows first")
+    y, num_classes = labels(df[cfg.label_column].to_numpy(), cfg.task)
+    return table.to_numpy(np.float32), y, num_classes
+
+
+def read(cfg: DatasetConfig, fmt: str = "csv") -> tuple[np.ndarray, np.ndarray, int]:
+    """Every row of the file as (x, y, num_classes)."""
+    df = read_table(cfg, fmt)
+    x, y, num_classes = to_arrays(df, cfg, cfg.path)
+    log.info("dataset: %d rows x %d features from %s", len(x), x.shape[1], cfg.path)
+    return x, y, num_classes
+
+
+def split(cfg: DatasetConfig, x: np.ndarray, y: np.ndarray, num_classes: int) -> Splits:
+    """Rows cut into train / calibration / validation like the bundled data."""
+    tr, ca, va = split_indices(len(x), cfg.train_fraction, cfg.calib_fraction, cfg.seed)
+    if min(len(tr), len(ca), len(va)) == 0:
+        raise ValueError(f"{cfg.path} holds {len(x)} rows: too few for three non-empty splits")
+    return Splits(x[tr], y[tr], x[ca], x[va], y[va], num_classes=num_classes)
+
+
+@register("dataset", "csv")
+def load_csv(cfg: DatasetConfig) -> Splits:
+    """A CSV file with a header row."""
+    return split(cfg, *read(cfg, "csv"))
+
+
+@register("dataset", "jsonl")
+def load_jsonl(cfg: DatasetConfig) -> Splits:
+    """A JSON Lines file: one JSON object per line."""
+    return split(cfg, *read(cfg, "jsonl"))

@@ -1,0 +1,94 @@
+"""`python -m runner.validate`: any ONNX or torch model on your data, as a comparable record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from runner import validate
+from tests.conftest import ROOT, assert_valid_record
+from tests.userdata import digits_files, write_digit_pngs
+
+QUICK = ["--warmup", "2", "--min-runs", "5", "--min-seconds", "0.02"]
+
+
+def test_validate_cli_prints_a_record_for_an_onnx_model_on_pngs(cache_dir):
+    f = digits_files(cache_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.validate", "--model", str(f["onnx"]),
+         "--data", str(f["pngs"]), *QUICK],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(done.stdout)  # stdout is the JSON record only
+    assert_valid_record(rec)
+    m = rec["metric"]
+    assert m["name"] == "accuracy" and m["value"] > 0.9 and rec["n_samples"] == 1797
+    assert m["value_ci95"][0] < m["value"] < m["value_ci95"][1]
+    assert rec["outcomes"]["mean"] == pytest.approx(m["value"])
+    assert rec["latency"]["p50_ms"] > 0 and rec["axes"]["precision"] == "fp32"
+    assert rec["details"]["classes"] == [str(i) for i in range(10)]  # grayscale 8x8 inferred
+
+
+def test_validated_onnx_and_torchscript_compare_paired(cache_dir, tmp_path, capsys):
+    from runner import compare
+
+    f = digits_files(cache_dir)
+    runs = {"a": ["--model", str(f["onnx"])],
+            "b": ["--model", str(f["torchscript"]), "--grayscale"]}  # fmt: skip
+    for name, args in runs.items():
+        out = [*args, "--data", str(f["pngs"]), *QUICK, "--outcomes", str(tmp_path / f"{name}.npz")]
+        assert validate.main(out) == 0
+        (tmp_path / f"{name}.json").write_text(capsys.readouterr().out)
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert a["metric"]["value"] == pytest.approx(b["metric"]["value"])  # one model, two formats
+    assert compare.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "paired, 1797 samples" in capsys.readouterr().out
+
+
+def test_validate_regression_on_a_csv(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x.sum(1) + 1}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    lin = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.fill_(1.5)  # every prediction 0.5 too high
+    torch.jit.script(lin).save(str(tmp_path / "lin.pt"))
+    args = ["--model", str(tmp_path / "lin.pt"), "--data", str(tmp_path / "t.csv"),
+            "--task", "regression", "--label-column", "y", *QUICK]  # fmt: skip
+    assert validate.main(args) == 0
+    m = json.loads(capsys.readouterr().out)["metric"]
+    assert m["name"] == "mae" and m["value"] == pytest.approx(0.5, abs=1e-5)
+    assert m["extra"]["rmse"] == pytest.approx(0.5, abs=1e-5) and m["extra"]["r2"] < 1
+
+
+@pytest.mark.parametrize(
+    ("case", "text"),
+    [
+        ("empty", "has no class folders"),
+        ("mismatch", "outputs 10 values per sample but the data has 2 classes"),
+        ("nomodel", "does not exist; point model.path at an .onnx file"),
+    ],
+)
+def test_validate_fails_with_one_line_and_exit_2(cache_dir, tmp_path, capsys, case, text):
+    model = str(digits_files(cache_dir)["onnx"])
+    data = tmp_path / "data"
+    if case == "empty":
+        data.mkdir()
+    else:
+        write_digit_pngs(data, classes=[0, 1], limit=3)
+    if case == "nomodel":
+        model = str(tmp_path / "missing.onnx")
+    assert validate.main(["--model", model, "--data", str(data), *QUICK]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and text in err[-1]

@@ -1,0 +1,62 @@
+"""Files a user would bring, made from the bundled data: PNG folders, ONNX and torch models.
+
+Built once per test session (keyed by the session's cache folder) and shared by the tests of
+the model sources, the data sources, runner.validate and the pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import FAST, typed
+
+
+def write_digit_pngs(root: Path, classes: range | list[int] = range(10), limit: int = 0) -> Path:
+    """scikit-learn's digits as 8-bit PNGs, root/<digit>/<index>.png, pixel = value * 255 / 16."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    counts: dict[int, int] = {}
+    for i, (img, label) in enumerate(zip(data.images, data.target, strict=True)):
+        if label not in classes or (limit and counts.get(label, 0) >= limit):
+            continue
+        counts[label] = counts.get(label, 0) + 1
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = np.round(img * 255.0 / 16.0).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(folder / f"{i:04d}.png")
+    return root
+
+
+@functools.cache
+def digits_model(cache_dir: Path):
+    """The embedded digits CNN (FAST schedule), trained once in the session's cache."""
+    from runner import registry
+
+    cfg = typed(*FAST, f"cache_dir={cache_dir}")
+    splits = registry.get("dataset", "digits")(cfg.dataset)
+    return registry.get("model", "digits_cnn")(cfg.model, splits, cache_dir)
+
+
+@functools.cache
+def digits_files(cache_dir: Path) -> dict[str, Path]:
+    """The digits model as ONNX, TorchScript and state_dict files, and a PNG folder of digits."""
+    import torch
+
+    from runner.onnx_utils import export_onnx
+
+    root = Path(cache_dir) / "userdata"
+    model = digits_model(cache_dir)
+    files = {
+        "onnx": export_onnx(model.module, model.example_input, root / "digits.onnx"),
+        "torchscript": root / "digits_ts.pt",
+        "state_dict": root / "digits_sd.pt",
+        "pngs": write_digit_pngs(root / "pngs"),
+    }
+    torch.jit.script(model.module).save(str(files["torchscript"]))
+    torch.save(model.module.state_dict(), files["state_dict"])
+    return files
