@@ -23,7 +23,7 @@ import numpy as np
 from runner.schema import Config
 
 log = logging.getLogger(__name__)
-_FILES = ("model.onnx", "outcomes.npy")
+_FILES = ("model.onnx", "outcomes.npy", "outputs.npy")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Baseline:
 
     onnx_path: Path
     outcomes: np.ndarray
+    outputs: np.ndarray  # raw model outputs on the validation split (embeddings, logits)
     info: dict[str, Any]  # latency, size_bytes, peak_rss_bytes, key
     cache_hit: bool
 
@@ -70,19 +71,22 @@ def read(entry: Path) -> Baseline | None:
         for name in _FILES:
             if _sha256(entry / name) != info["sha256"][name]:
                 raise ValueError(f"checksum mismatch in {name}")
-        outcomes = np.load(entry / "outcomes.npy")
+        outcomes, outputs = np.load(entry / "outcomes.npy"), np.load(entry / "outputs.npy")
     except (OSError, ValueError, KeyError) as exc:
         log.warning("baseline: cache entry %s is corrupt (%s); rebuilding it", entry.name, exc)
         return None
-    return Baseline(entry / "model.onnx", outcomes, info, cache_hit=True)
+    return Baseline(entry / "model.onnx", outcomes, outputs, info, cache_hit=True)
 
 
-def write(entry: Path, onnx_src: Path, outcomes: np.ndarray, info: dict[str, Any]) -> Baseline:
+def write(
+    entry: Path, onnx_src: Path, outcomes: np.ndarray, outputs: np.ndarray, info: dict[str, Any]
+) -> Baseline:
     """Write an entry atomically (temp folder + rename); an existing valid entry wins a race."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     shutil.copyfile(onnx_src, tmp / "model.onnx")
     np.save(tmp / "outcomes.npy", outcomes)
+    np.save(tmp / "outputs.npy", outputs)
     info = {**info, "sha256": {n: _sha256(tmp / n) for n in _FILES}}
     (tmp / "baseline.json").write_text(json.dumps(info, indent=2))
     if entry.exists():
@@ -91,4 +95,4 @@ def write(entry: Path, onnx_src: Path, outcomes: np.ndarray, info: dict[str, Any
         os.replace(tmp, entry)
     except OSError:  # another process renamed a complete entry first
         shutil.rmtree(tmp, ignore_errors=True)
-    return Baseline(entry / "model.onnx", np.load(entry / "outcomes.npy"), info, cache_hit=False)
+    return read(entry) or Baseline(entry / "model.onnx", outcomes, outputs, info, cache_hit=False)

@@ -7,30 +7,58 @@ from typing import Any
 import numpy as np
 
 # task -> (metric name, higher is better); the metric is the mean of the per-sample outcomes
-METRICS = {"classification": ("accuracy", True), "regression": ("mae", False)}
+METRICS = {
+    "classification": ("accuracy", True),
+    "regression": ("mae", False),
+    "embedding": ("cosine_to_fp32", True),
+}
 
 
-def predict(session: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict(session: Any, x: Any, batch: int = 64) -> np.ndarray:
     """Run an ONNX Runtime session over `x` in batches; returns the stacked first output.
 
     A model whose batch dimension is fixed (an export with batch 1) is fed that many at a time,
     the last batch padded with copies of its last sample whose outputs are dropped.
     """
+    from runner import batches
+
     inp = session.get_inputs()[0]
     dim = inp.shape[0] if inp.shape else None
     fixed = dim if isinstance(dim, int) and dim > 0 else None
-    step, outs = fixed or batch, []
-    for i in range(0, len(x), step):
-        chunk = x[i : i + step]
-        n = len(chunk)
+    step, outs, total = fixed or batch, [], batches.rows(x)
+    for i in range(0, total, step):
+        idx = np.arange(i, min(i + step, total))
+        n = len(idx)
         if fixed and n < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
-        outs.append(session.run(None, {inp.name: chunk})[0][:n])
+            idx = np.concatenate([idx, np.repeat(idx[-1:], fixed - n)])
+        outs.append(session.run(None, batches.feed(session, batches.take(x, idx)))[0][:n])
     return np.concatenate(outs).astype(np.float32)
 
 
-def outcomes(task: str, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-sample outcome whose mean is the metric: 1/0 correctness, or absolute error."""
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `a` with the same row of `b`."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+def nearest_neighbours(e: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest other row by cosine similarity."""
+    n = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    sim = n @ n.T
+    np.fill_diagonal(sim, -np.inf)
+    return sim.argmax(axis=1)
+
+
+def outcomes(
+    task: str, outputs: np.ndarray, y: np.ndarray | None, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-sample outcome whose mean is the metric: 1/0 correctness, absolute error, or the
+    cosine of an embedding to the FP32 baseline's (`reference`) for the same input."""
+    if task == "embedding":
+        if reference is None:
+            raise ValueError("embedding fidelity needs the FP32 baseline's embeddings")
+        return cosine_rows(outputs, reference)
     if task == "classification":
         return (outputs.argmax(axis=1) == y).astype(np.float64)
     if task == "regression":
@@ -52,7 +80,11 @@ def regression_extra(abs_err: np.ndarray, y: np.ndarray | None) -> dict[str, flo
 
 
 def compare(
-    task: str, base: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None
+    task: str,
+    base: np.ndarray,
+    cand: np.ndarray,
+    y: np.ndarray | None = None,
+    outputs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The result record's `metric` block: value, baseline, deltas and the paired 95 % CI.
 
@@ -77,4 +109,7 @@ def compare(
     if task == "regression":
         ext_c, ext_b = regression_extra(cand, y), regression_extra(base, y)
         block["extra"] = {k: {"value": ext_c[k], "baseline": ext_b[k]} for k in ext_c}
+    if task == "embedding" and outputs is not None:  # same nearest neighbour as FP32?
+        agree = float(np.mean(nearest_neighbours(outputs[0]) == nearest_neighbours(outputs[1])))
+        block["extra"] = {"nn_agreement": {"value": agree, "baseline": 1.0}}
     return block

@@ -58,19 +58,23 @@ def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[lis
     return times
 
 
-def session_runner(session, x: np.ndarray) -> Callable[[], object]:
+def session_runner(session, x) -> Callable[[], object]:
     """A zero-argument call that runs `session` once on the batch `x`."""
-    feed = {session.get_inputs()[0].name: x}
+    from runner import batches
+
+    feed = batches.feed(session, x)
     return lambda: session.run(None, feed)
 
 
-def peak_rss(model: Path, target: TargetConfig, sample: np.ndarray) -> int | None:
+def peak_rss(model: Path, target: TargetConfig, sample) -> int | None:
     """Peak resident memory of a fresh process that loads `model` and runs it on `sample`.
 
     A separate process, because the sweep's own process holds torch, earlier models and caches.
     """
-    sample_path = Path(model).with_name("memprobe_input.npy")
-    np.save(sample_path, sample)
+    from runner import batches
+
+    sample_path = Path(model).with_name("memprobe_input.npz")
+    batches.save(sample_path, sample)
     cmd = [
         sys.executable,
         "-m",

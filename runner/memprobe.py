@@ -18,8 +18,7 @@ def peak_rss_bytes() -> int:
 
 
 def main(argv: list[str]) -> None:
-    """argv: MODEL SAMPLE.npy PROVIDER THREADS."""
-    import numpy as np
+    """argv: MODEL SAMPLE.npz PROVIDER THREADS."""
     import onnxruntime as ort
 
     model, sample, provider, threads = argv
@@ -27,7 +26,9 @@ def main(argv: list[str]) -> None:
     so.intra_op_num_threads = int(threads)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model, so, providers=[provider])
-    feed = {sess.get_inputs()[0].name: np.load(sample)}
+    from runner import batches
+
+    feed = batches.feed(sess, batches.load(sample))
     for _ in range(5):
         sess.run(None, feed)
     print(json.dumps({"peak_rss_bytes": peak_rss_bytes()}))

@@ -21,11 +21,16 @@ WEIGHT_OPS = {
     "MatMulInteger": 1,
     "QLinearConv": 3,
     "QLinearMatMul": 3,
+    "Gather": 0,  # embedding tables
 }
 
 
 def export_onnx(module: Any, example: Any, path: Path) -> Path:
-    """Export a torch module with a dynamic batch dimension (torch.export-based exporter)."""
+    """Export a torch module with a dynamic batch dimension (torch.export-based exporter).
+
+    `example` is one tensor (input named "input"), or a dict of named tensors such as
+    input_ids / attention_mask, whose second dimension (the sequence) is dynamic too.
+    """
     import warnings
 
     import torch
@@ -36,13 +41,19 @@ def export_onnx(module: Any, example: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     batch = torch.export.Dim("batch", min=1)
+    if isinstance(example, dict):
+        seq = torch.export.Dim("sequence", min=2, max=4096)
+        names, args = list(example), tuple(torch.as_tensor(v) for v in example.values())
+        dims = tuple({0: batch, 1: seq} if a.ndim > 1 else {0: batch} for a in args)
+    else:
+        names, args, dims = [INPUT_NAME], (example,), ({0: batch},)
     torch.onnx.export(
         module,
-        (example,),
+        args,
         str(tmp),
-        input_names=[INPUT_NAME],
+        input_names=names,
         output_names=["output"],
-        dynamic_shapes=({0: batch},),
+        dynamic_shapes=dims,
         dynamo=True,
         external_data=False,
         verbose=False,

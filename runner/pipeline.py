@@ -15,14 +15,30 @@ from typing import Any
 
 import numpy as np
 
-from runner import backends, cache, evaluate, isolation, measure, registry, results, tracking
+from runner import (
+    backends,
+    batches,
+    cache,
+    evaluate,
+    isolation,
+    measure,
+    registry,
+    results,
+    tracking,
+)
 from runner.onnx_utils import baseline_onnx, model_size, quantized_fraction
 from runner.schema import Config, problems
 from runner.targets import make_session
 
 log = logging.getLogger(__name__)
 # Libraries whose INFO lines drown the job's own progress output.
-for _name in ("onnxruntime.quantization", "torchao", "onnx_ir", "onnxscript"):
+for _name in (
+    "onnxruntime.quantization",
+    "torchao",
+    "onnx_ir",
+    "onnxscript",
+    "torch.utils._pytree",
+):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
@@ -153,7 +169,9 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     why = registry.get("target", cfg.target.name)(cfg.target)
     if why:
         raise SkipJob(why)
-    name, backend, why = backends.select(cfg.precision.name, cfg.method.name)
+    name, backend, why = backends.select(
+        cfg.precision.name, cfg.method.name, cfg.model.prefer_backends, cfg.method.backend
+    )
     if backend is None:
         raise SkipJob(why)
     record["axes"]["backend"] = name
@@ -163,6 +181,8 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     torch.set_num_threads(cfg.torch_threads)
     splits = registry.get("dataset", cfg.dataset.name)(cfg.dataset)
     model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
+    if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
+        splits = model.encode(splits)
     base = baseline(cfg, model, splits)
 
     job = backends.Job(cfg, model, splits, base.onnx_path, job_dir)
@@ -179,9 +199,12 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
 
     t0 = time.perf_counter()
     session = make_session(artifact, cfg.target)
-    cand = evaluate.outcomes(cfg.model.task, evaluate.predict(session, splits.x_val), splits.y_val)
+    out = evaluate.predict(session, splits.x_val)
+    cand = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=base.outputs)
     record["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
-    record["metric"] = evaluate.compare(cfg.model.task, base.outcomes, cand, splits.y_val)
+    record["metric"] = evaluate.compare(
+        cfg.model.task, base.outcomes, cand, splits.y_val, outputs=(base.outputs, out)
+    )
     np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
     record["outcomes_file"] = results.OUTCOMES_FILE
     _measure(cfg, record, base, artifact, session, splits.x_val)
@@ -217,14 +240,14 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
         record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
 
 
-def _batch(x: np.ndarray, batch: int) -> np.ndarray:
+def _batch(x, batch: int):
     """The first `batch` validation samples, the timing input; clear error if impossible."""
-    if not 1 <= batch <= len(x):
+    if not 1 <= batch <= batches.rows(x):
         raise ValueError(
-            f"target.batch={batch} must be between 1 and the {len(x)} validation "
+            f"target.batch={batch} must be between 1 and the {batches.rows(x)} validation "
             "samples; set target.batch to a value in that range"
         )
-    return np.ascontiguousarray(x[:batch])
+    return batches.take(x, slice(0, batch))
 
 
 def baseline(cfg: Config, model, splits) -> cache.Baseline:
@@ -241,7 +264,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         path = baseline_onnx(model, Path(tmp) / "model.onnx")
         session = make_session(path, cfg.target)
         out = evaluate.predict(session, splits.x_val)
-        outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val)
+        outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
         sample = _batch(splits.x_val, cfg.target.batch)
         (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
         info = {
@@ -253,7 +276,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
             if cfg.latency.memory_probe
             else None,
         }
-        return cache.write(entry, path, outcomes, info)
+        return cache.write(entry, path, outcomes, out, info)
 
 
 def status_line(rec: dict[str, Any]) -> str:
@@ -264,11 +287,11 @@ def status_line(rec: dict[str, Any]) -> str:
         return f"{head}: {rec['status'].upper()} - {rec['reason']}"
     m = rec["metric"]
     lo, hi = m["ci95"]
-    scale, unit = (100, " pp") if m["name"] == "accuracy" else (1, "")
+    scale, unit, digits = (100, " pp", 2) if m["name"] == "accuracy" else (1, "", 4)
     return (
         f"{head} [{a['backend']}]: ok {m['name']} {m['value']:.4f} "
-        f"(delta {m['delta_abs'] * scale:+.2f}{unit}, "
-        f"95% CI [{lo * scale:+.2f}, {hi * scale:+.2f}]) "
+        f"(delta {m['delta_abs'] * scale:+.{digits}f}{unit}, "
+        f"95% CI [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]) "
         f"speedup {rec['speedup']:.2f}x size {rec['size_bytes'] / 1e6:.2f} MB "
         f"({rec['compression']:.1f}x smaller) quantized {rec['quantized_fraction'] or 0:.0%}"
     )

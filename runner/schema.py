@@ -17,7 +17,7 @@ class ModelConfig:
     """Where the FP32 model comes from and how the embedded one is trained."""
 
     name: str = MISSING
-    task: str = "classification"  # classification | regression
+    task: str = "classification"  # classification | regression | embedding
     channels: int = 64  # width of the embedded models (conv channels, MLP hidden units)
     train_epochs: int = 12
     train_lr: float = 2e-3
@@ -26,6 +26,10 @@ class ModelConfig:
     path: str | None = None  # onnx_file / torch_file: the model file
     arch: str | None = None  # torch_file with a state_dict: a registered architecture
     trust_pickle: bool = False  # torch_file: allow a full pickle (unpickling can run code)
+    # Backends to try first for this model when several implement a precision x method
+    # (dynamic INT8 suits transformers, static QDQ suits CNNs).
+    prefer_backends: list[str] = field(default_factory=list)
+    max_length: int = 32  # text models: tokens per sample (padded / truncated)
 
 
 @dataclass
@@ -46,6 +50,8 @@ class DatasetConfig:
     std: list[float] = field(default_factory=lambda: [1.0])
     label_column: str = "label"  # csv / jsonl
     feature_columns: list[str] | None = None  # csv / jsonl: null = every other column
+    min_words: int = 6  # text_corpus: paragraphs shorter than this are dropped
+    max_samples: int | None = None  # text_corpus: keep at most this many paragraphs
 
 
 @dataclass
@@ -55,6 +61,9 @@ class PrecisionConfig:
     name: str = MISSING
     bits: int = 32
     int4_block_size: int = 32
+    # INT4 weight rounding: rtn (round to nearest) or hqq (half-quadratic optimization of
+    # scales and zero points, no data needed).
+    int4_algorithm: str = "rtn"
 
 
 @dataclass
@@ -62,6 +71,7 @@ class MethodConfig:
     """How the model reaches the precision: post-training (PTQ) or quantization-aware (QAT)."""
 
     name: str = MISSING
+    backend: str = "auto"  # or a registered backend name, to force (or compare) one
     calibration_samples: int = 128
     per_channel: bool = True
     qat_epochs: int = 2

@@ -29,13 +29,13 @@ def test_a_corrupt_entry_is_detected_and_rebuilt(tmp_path, caplog):
     src = tmp_path / "m.onnx"
     src.write_bytes(b"model bytes")
     entry = tmp_path / "baselines" / "k1"
-    cache.write(entry, src, np.ones(5), {"size_bytes": 11})
+    cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
     assert cache.read(entry).cache_hit
     (entry / "model.onnx").write_bytes(b"model bytEs")  # one flipped byte
     with caplog.at_level(logging.WARNING):
         assert cache.read(entry) is None
     assert "corrupt" in caplog.text
-    rebuilt = cache.write(entry, src, np.ones(5), {"size_bytes": 11})
+    rebuilt = cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
     assert cache.read(entry) is not None and rebuilt.outcomes.sum() == 5
 
 

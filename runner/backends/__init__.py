@@ -36,10 +36,27 @@ class Job:
     details: dict[str, Any] = field(default_factory=dict)  # recorded in result.json
 
 
-def select(precision: str, method: str) -> tuple[str | None, Any, str | None]:
-    """(backend name, backend, None) for a combination, or (None, None, why there is none)."""
-    for name, backend in registry.items("backend"):
-        if backend.precision == precision and backend.method == method:
-            return name, backend, None
+def select(
+    precision: str, method: str, prefer: list[str] | tuple[str, ...] = (), force: str = "auto"
+) -> tuple[str | None, Any, str | None]:
+    """(backend name, backend, None) for a combination, or (None, None, why there is none).
+
+    `force` (method.backend) names one backend; otherwise the model's `prefer` list is tried
+    first, then every registered backend in registration order.
+    """
+    table = dict(registry.items("backend"))
+    if force != "auto":
+        if force not in table:
+            raise ValueError(
+                f"method.backend={force} is unknown; valid: auto, {', '.join(sorted(table))}"
+            )
+        b = table[force]
+        if (b.precision, b.method) != (precision, method):
+            return None, None, f"backend {force} implements {b.precision} x {b.method} only"
+        return force, b, None
+    for name in [*prefer, *table]:
+        b = table.get(name)
+        if b is not None and b.precision == precision and b.method == method:
+            return name, b, None
     why = NO_BACKEND.get((precision, method), f"no backend implements {precision} x {method}")
     return None, None, why

@@ -54,9 +54,15 @@ def _calibration_reader(x, input_name: str, batch: int = 16):
     """Feeds the calibration split to ONNX Runtime's calibrator in small batches."""
     from onnxruntime.quantization import CalibrationDataReader
 
+    from runner import batches
+
+    def chunk(i: int) -> dict:
+        part = batches.take(x, slice(i, i + batch))
+        return part if isinstance(part, dict) else {input_name: part}
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter([{input_name: x[i : i + batch]} for i in range(0, len(x), batch)])
+            self._it = iter([chunk(i) for i in range(0, batches.rows(x), batch)])
 
         def get_next(self):
             return next(self._it, None)
@@ -80,9 +86,10 @@ class OrtStaticInt8:
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
+        from runner import batches
         from runner.onnx_utils import graph_inputs, input_batch
 
-        n, have = job.cfg.method.calibration_samples, len(job.splits.x_calib)
+        n, have = job.cfg.method.calibration_samples, batches.rows(job.splits.x_calib)
         if n < 1 or n > have:
             raise ValueError(
                 f"method.calibration_samples={n} but the calibration split holds {have}; "
@@ -91,9 +98,9 @@ class OrtStaticInt8:
         pre = job.out_dir / "preprocessed.onnx"
         quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
         base = onnx.load(str(job.baseline_onnx), load_external_data=False)
-        x, fixed = job.splits.x_calib[:n], input_batch(base)
+        x, fixed = batches.take(job.splits.x_calib, slice(0, n)), input_batch(base)
         if fixed:  # a user's model with a fixed batch size is fed exactly that many at a time
-            x = job.splits.x_calib[: max(fixed, n // fixed * fixed)]
+            x = batches.take(job.splits.x_calib, slice(0, max(fixed, n // fixed * fixed)))
         reader = _calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
         log.info("calibrating static INT8 ranges on %d samples", n)
         out = job.out_dir / "model.onnx"
@@ -129,20 +136,68 @@ class OrtInt4WeightOnly:
     @staticmethod
     def quantize(job: Job) -> Path:
         import onnx
-        from onnxruntime.quantization.matmul_nbits_quantizer import (
-            DefaultWeightOnlyQuantConfig,
-            MatMulNBitsQuantizer,
-        )
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
         from runner.onnx_utils import gemm_to_matmul
 
         model = onnx.load(str(job.baseline_onnx))
         job.details["gemm_rewritten"] = gemm_to_matmul(model)
-        block = job.cfg.precision.int4_block_size
-        algo = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False)
-        quant = MatMulNBitsQuantizer(model, algo_config=algo)
+        p = job.cfg.precision
+        algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size)
+        log.info("INT4 weight-only: %s, block %d, asymmetric", p.int4_algorithm, p.int4_block_size)
+        quant = MatMulNBitsQuantizer(
+            model, block_size=p.int4_block_size, is_symmetric=False, algo_config=algo
+        )
         quant.process()
         out = job.out_dir / "model.onnx"
         onnx.save(quant.model.model, str(out))
-        job.details.update(int4_block_size=block, int4_algorithm="rtn", int4_symmetric=False)
+        job.details.update(
+            int4_block_size=p.int4_block_size,
+            int4_algorithm=p.int4_algorithm,
+            int4_symmetric=False,
+        )
+        return out
+
+
+def _int4_algorithm(name: str, block: int):
+    """ONNX Runtime's weight-only config for `precision.int4_algorithm`."""
+    from onnxruntime.quantization import matmul_nbits_quantizer as mnb
+
+    if name == "rtn":
+        return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False)
+    if name == "hqq":
+        return mnb.HQQWeightOnlyQuantConfig(block_size=block, bits=4)
+    raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn or hqq")
+
+
+@register("backend", "ort_dynamic_int8")
+class OrtDynamicInt8:
+    """Dynamic INT8: int8 per-channel weights, activations quantized on the fly per batch.
+
+    The method of choice for transformers on CPU (no calibration set, no activation-range
+    errors on variable inputs); the weights are QInt8 after ONNX Runtime's shape pre-processing.
+    """
+
+    precision, method = "int8", "ptq"
+
+    @staticmethod
+    def check(job: Job) -> str | None:
+        return None
+
+    @staticmethod
+    def quantize(job: Job) -> Path:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        pre = job.out_dir / "preprocessed.onnx"
+        quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+        out = job.out_dir / "model.onnx"
+        quantize_dynamic(
+            str(pre),
+            str(out),
+            per_channel=job.cfg.method.per_channel,
+            weight_type=QuantType.QInt8,
+        )
+        pre.unlink()
+        job.details["dynamic_per_channel"] = job.cfg.method.per_channel
         return out

@@ -31,6 +31,11 @@ class TorchaoQatInt8:
 
         if isinstance(job.model.module, torch.jit.ScriptModule):
             return "QAT needs an eager torch model: torch.export cannot trace TorchScript"
+        if job.cfg.model.task not in ("classification", "regression"):
+            return (
+                f"QAT needs labels to train on; task {job.cfg.model.task} has none here "
+                "(use method=ptq)"
+            )
         return None
 
     @staticmethod

@@ -23,8 +23,14 @@ class Splits:
         import hashlib
 
         h = hashlib.sha256()
-        for a in (self.x_train, self.y_train, self.x_calib, self.x_val, self.y_val):
-            h.update(np.ascontiguousarray(a).tobytes())
+        for part in (self.x_train, self.y_train, self.x_calib, self.x_val, self.y_val):
+            for a in [part[k] for k in sorted(part)] if isinstance(part, dict) else [part]:
+                a = np.asarray(a)
+                h.update(
+                    "\x00".join(map(str, a.tolist())).encode()
+                    if a.dtype == object
+                    else np.ascontiguousarray(a).tobytes()
+                )
         return h.hexdigest()[:16]
 
 

@@ -26,6 +26,7 @@ class LoadedModel:
     example_input: Any  # a batch of inputs (tensor or array), used for export and QAT
     fingerprint: str  # content hash of the weights: part of every cache key
     onnx_path: str | None = None  # when set, the baseline is this file instead of an export
+    encode: Any = None  # Splits -> Splits: model-specific input encoding (a tokenizer)
 
 
 def file_sha256(path: Path) -> str:
