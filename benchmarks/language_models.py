@@ -5,6 +5,8 @@
 Runs the real sweeps (`python -m runner -m ...`) into --out, reads their result.json records
 and prints the figures the README quotes, each against its goal:
   MiniLM on cpu_x86, batch 1, 32 tokens: best INT8 >= 2.0x faster than FP32, mean cosine >= 0.99.
+  SmolLM2-135M: best INT8 within +5 % perplexity of FP32; the better-than-RTN INT4 rounding
+  removes at least a third of the perplexity increase of round-to-nearest INT4.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MINILM = ["model=minilm", "dataset=text_corpus", "method=ptq"]
+SMOL = ["model=smollm2", "dataset=text_corpus", "method=ptq"]
 SWEEPS = {
     "minilm": [
         [*MINILM, "precision=fp32,fp16,int8,int4"],
-        [*MINILM, "precision=int4", "precision.int4_algorithm=hqq"],
+        [*MINILM, "precision=int4", "precision.int4_algorithm=hqq,gptq"],
+    ],
+    "smollm2": [
+        [*SMOL, "precision=fp32,int8,int4"],  # torchao INT8 (preferred), ORT INT4 RTN
+        [*SMOL, "precision=int8", "method.backend=ort_dynamic_int8"],
+        [*SMOL, "precision=int4", "precision.int4_algorithm=hqq,gptq"],
+        [*SMOL, "precision=int4", "method.backend=torchao_int4_weight_only"],
     ],
 }
 
@@ -63,12 +72,50 @@ def minilm(recs: list[dict]) -> bool:
     return ok
 
 
+def smollm2(recs: list[dict]) -> bool:
+    """Print every SmolLM2 candidate; check the INT8 and INT4 goals."""
+    base = recs[0]["metric"]["baseline"]
+    for r in recs:
+        m = r["metric"]
+        print(
+            f"  {label(r):38s} perplexity {m['value']:.2f} ({m['value'] / base - 1:+.1%})  "
+            f"speedup {r['speedup']:.2f}x  {r['size_bytes'] / 1e6:.0f} MB  "
+            f"quantized {r['quantized_fraction'] or 0:.0%}"
+        )
+    int8 = min(
+        (r for r in recs if r["axes"]["precision"] == "int8"), key=lambda r: r["metric"]["value"]
+    )
+    rise8 = int8["metric"]["value"] / base - 1
+    print(
+        f"  goal: best INT8 within +5 % -> {label(int8)} {rise8:+.1%}: "
+        f"{'MET' if rise8 <= 0.05 else 'NOT MET'}"
+    )
+    int4 = {
+        r.get("details", {}).get("int4_algorithm"): r
+        for r in recs
+        if r["axes"]["backend"] == "ort_int4_matmulnbits"
+    }
+    rise = {k: r["metric"]["value"] - base for k, r in int4.items()}
+    for k in ("hqq", "gptq"):
+        removed = 1 - rise[k] / rise["rtn"] if rise["rtn"] > 0 else 0.0
+        print(f"  INT4 {k} removes {removed:.0%} of round-to-nearest's perplexity increase")
+    removed = 1 - rise["gptq"] / rise["rtn"] if rise["rtn"] > 0 else 0.0
+    ok4 = removed >= 1 / 3
+    print(
+        f"  goal: calibration-aware INT4 (gptq) removes >= 1/3 of RTN's increase -> "
+        f"{removed:.0%}: {'MET' if ok4 else 'NOT MET'}"
+    )
+    return rise8 <= 0.05 and ok4
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench")
     args = p.parse_args()
     print("MiniLM (all-MiniLM-L6-v2), cpu_x86, batch 1 x 32 tokens, 1 thread:")
     ok = minilm(sweep("minilm", args.out))
+    print("SmolLM2-135M-Instruct, perplexity on 2,048 tokens (window 1,024, stride 512):")
+    ok = smollm2(sweep("smollm2", args.out)) and ok
     return 0 if ok else 1
 
 

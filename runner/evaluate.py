@@ -11,6 +11,7 @@ METRICS = {
     "classification": ("accuracy", True),
     "regression": ("mae", False),
     "embedding": ("cosine_to_fp32", True),
+    "language_modeling": ("perplexity", False),
 }
 
 
@@ -55,6 +56,8 @@ def outcomes(
 ) -> np.ndarray:
     """Per-sample outcome whose mean is the metric: 1/0 correctness, absolute error, or the
     cosine of an embedding to the FP32 baseline's (`reference`) for the same input."""
+    if task == "language_modeling":  # per-token NLL of every scored token (y is the mask)
+        return outputs.astype(np.float64)[np.asarray(y) == 1]
     if task == "embedding":
         if reference is None:
             raise ValueError("embedding fidelity needs the FP32 baseline's embeddings")
@@ -96,6 +99,10 @@ def compare(
     value, baseline = float(cand.mean()), float(base.mean())
     delta = value - baseline
     lo, hi = paired_delta_ci(base, cand)
+    if task == "language_modeling":  # perplexity = exp(mean NLL); CI mapped through exp
+        value, baseline = float(np.exp(value)), float(np.exp(baseline))
+        lo, hi = baseline * (np.exp(lo) - 1), baseline * (np.exp(hi) - 1)
+        delta = value - baseline
     block: dict[str, Any] = {
         "name": name,
         "higher_is_better": higher,

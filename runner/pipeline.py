@@ -198,7 +198,7 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     record["qat"] = job.details.get("qat")
 
     t0 = time.perf_counter()
-    session = make_session(artifact, cfg.target)
+    session = job.session or make_session(artifact, cfg.target)
     out = evaluate.predict(session, splits.x_val)
     cand = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=base.outputs)
     record["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
@@ -213,7 +213,7 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
 
 def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
     """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
-    sample = _batch(x, cfg.target.batch)
+    sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
     log.info(
         "latency: timing baseline and candidate (batch %d, %d thread(s))",
         cfg.target.batch,
@@ -225,6 +225,7 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
     lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
     lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
     size = model_size(artifact)
+    onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
     record.update(
         latency=lat,
         baseline_latency=lat_base,
@@ -232,22 +233,28 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
         size_bytes=size,
         baseline_size_bytes=base.info["size_bytes"],
         compression=base.info["size_bytes"] / size,
-        quantized_fraction=quantized_fraction(artifact, cfg.precision.bits),
+        quantized_fraction=quantized_fraction(artifact, cfg.precision.bits)
+        if onnx
+        else record["details"].get("quantized_fraction_torch"),
         artifact=artifact.name,
     )
-    if cfg.latency.memory_probe:
+    if cfg.latency.memory_probe and onnx:  # the probe process runs ONNX Runtime only
         record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
         record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
 
 
-def _batch(x, batch: int):
-    """The first `batch` validation samples, the timing input; clear error if impossible."""
+def _batch(x, batch: int, tokens: int | None = None):
+    """The first `batch` validation samples (cut to `tokens` positions for sequence models),
+    the timing input; a clear error if impossible."""
     if not 1 <= batch <= batches.rows(x):
         raise ValueError(
             f"target.batch={batch} must be between 1 and the {batches.rows(x)} validation "
             "samples; set target.batch to a value in that range"
         )
-    return batches.take(x, slice(0, batch))
+    sample = batches.take(x, slice(0, batch))
+    if tokens and isinstance(sample, dict):
+        sample = {k: np.ascontiguousarray(v[:, :tokens]) for k, v in sample.items()}
+    return sample
 
 
 def baseline(cfg: Config, model, splits) -> cache.Baseline:
@@ -265,7 +272,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         session = make_session(path, cfg.target)
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
-        sample = _batch(splits.x_val, cfg.target.batch)
+        sample = _batch(splits.x_val, cfg.target.batch, cfg.model.latency_tokens)
         (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
         info = {
             "key": entry.name,

@@ -17,7 +17,7 @@ class ModelConfig:
     """Where the FP32 model comes from and how the embedded one is trained."""
 
     name: str = MISSING
-    task: str = "classification"  # classification | regression | embedding
+    task: str = "classification"  # classification | regression | embedding | language_modeling
     channels: int = 64  # width of the embedded models (conv channels, MLP hidden units)
     train_epochs: int = 12
     train_lr: float = 2e-3
@@ -30,6 +30,12 @@ class ModelConfig:
     # (dynamic INT8 suits transformers, static QDQ suits CNNs).
     prefer_backends: list[str] = field(default_factory=list)
     max_length: int = 32  # text models: tokens per sample (padded / truncated)
+    window: int = 1024  # language models: tokens per perplexity window
+    stride: int = 512  # language models: tokens each later window adds (and scores)
+    eval_tokens: int = 2048  # language models: tokens of validation text scored
+    latency_tokens: int | None = None  # time inputs cut to this many tokens (long windows)
+    # Layers kept in float by the torch backends: substrings of module names (e.g. lm_head).
+    keep_float: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,9 +67,11 @@ class PrecisionConfig:
     name: str = MISSING
     bits: int = 32
     int4_block_size: int = 32
-    # INT4 weight rounding: rtn (round to nearest) or hqq (half-quadratic optimization of
-    # scales and zero points, no data needed).
+    # INT4 weight rounding: rtn (round to nearest), hqq (half-quadratic optimization of scales
+    # and zero points, no data) or gptq (calibration-aware: rounding errors compensated using
+    # the calibration split's activations).
     int4_algorithm: str = "rtn"
+    gptq_tokens: int = 3072  # language models: calibration tokens for GPTQ's Hessians
 
 
 @dataclass

@@ -31,12 +31,25 @@ OUTCOME_KEYS = ("baseline", "candidate")  # arrays in a job's outcomes .npz
 SHOW = {
     "#": ("row", "d"), "model": ("model", "s"), "data": ("dataset", "s"),
     "prec": ("precision", "s"), "meth": ("method", "s"), "target": ("target", "s"),
-    "backend": ("backend", "s"), "metric": ("metric", ".4g"), "Δ%": ("delta_pct", "+.2f"),
+    "backend": ("backend", "s"), "variant": ("variant", "s"), "metric": ("metric", ".4g"),
+    "Δ%": ("delta_pct", "+.2f"),
     "CI Δ%": ("ci", "s"), "p50ms": ("p50_ms", ".3g"), "×spd": ("speedup", ".2f"),
     "MB": ("size_mb", ".3g"), "×cmp": ("compression", ".1f"), "memMB": ("peak_mem_mb", ".0f"),
     "verdict": ("shown_verdict", "s"), "front": ("front", "s"),
 }  # fmt: skip
-DROP = ("memMB", "×cmp", "backend", "CI Δ%", "metric")
+DROP = ("memMB", "×cmp", "backend", "CI Δ%", "metric", "variant")
+# Overrides that do not change what a job measures: never shown as a row's variant.
+_NOT_VARIANT = (
+    "hydra",
+    "cache_dir",
+    "fault",
+    "force",
+    "isolation",
+    "timeout_s",
+    "tracking",
+    "summary",
+    "torch_threads",
+)
 # What the summary reads, by block ("" = top level): numbers (or null) and strings (or null)
 _NUMBERS = {
     "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
@@ -140,6 +153,20 @@ def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None
     return base, cand
 
 
+def variant(rec: dict) -> str:
+    """The job's non-group overrides (e.g. int4_algorithm=hqq): what tells apart two rows
+    with the same axes."""
+    groups = set(rec.get("choices") or {})
+    out = []
+    for o in rec.get("overrides") or []:
+        key, _, value = str(o).partition("=")
+        key = key.lstrip("+~")
+        if key in groups or key.split(".")[0] in _NOT_VARIANT:
+            continue
+        out.append(f"{key.split('.')[-1]}={value}")
+    return " ".join(out) or "-"
+
+
 def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, Any]:
     """One table row: axes, metric with Δ and its CI, speed, size, memory, verdict."""
     v = verdict(rec, th, sweep=sweep, outcomes=load_outcomes(path, rec))
@@ -149,7 +176,7 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
     lo, hi = (_num(c) for c in (m.get("ci95") or (None, None)))
     pct = 100 / abs(base) if base else math.nan
     return {
-        **{k: rec["axes"].get(k) or "-" for k in AXES},
+        **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
         "metric_name": m.get("name"), "higher_is_better": m.get("higher_is_better", True),
         "metric": value, "baseline_metric": base, "delta_abs": delta,
         "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
@@ -254,7 +281,8 @@ def _cell(x: Any, spec: str) -> str:
 
 def render(df: pd.DataFrame, markdown: bool = False) -> str:
     """The table as aligned text within WIDTH columns (dropping minor columns), or Markdown."""
-    cols = [c for c, (src, _) in SHOW.items() if src not in GROUP or df[src].nunique() > 1]
+    hide_when_same = (*GROUP, "variant")
+    cols = [c for c, (src, _) in SHOW.items() if src not in hide_when_same or df[src].nunique() > 1]
     cells = {c: [c, *(_cell(x, SHOW[c][1]) for x in df[SHOW[c][0]])] for c in cols}
     if markdown:
         lines = ["| " + " | ".join(r) + " |" for r in zip(*cells.values(), strict=True)]

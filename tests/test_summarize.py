@@ -171,3 +171,20 @@ def test_each_target_gets_its_own_recommendation_and_recipe(tmp_path):
     assert "override target: cpu_arm" in arm and "override precision: fp32" in arm
     assert (tmp_path / "recommended.yaml").is_file()
     assert (tmp_path / "recommended-digits_cnn-digits-cpu_x86.yaml").is_file()
+
+
+def test_variant_names_the_overrides_that_tell_rows_apart():
+    from runner.summarize import variant
+
+    rec = {
+        "choices": {"precision": "int4", "model": "m"},
+        "overrides": [
+            "precision=int4",
+            "precision.int4_algorithm=hqq",
+            "cache_dir=/x",
+            "hydra.sweep.dir=/y",
+            "target.threads=2",
+        ],
+    }
+    assert variant(rec) == "int4_algorithm=hqq threads=2"
+    assert variant({"choices": {}, "overrides": []}) == "-"

@@ -34,6 +34,7 @@ class Job:
     baseline_onnx: Path
     out_dir: Path
     details: dict[str, Any] = field(default_factory=dict)  # recorded in result.json
+    session: Any = None  # set by backends whose candidate runs in torch, not ONNX Runtime
 
 
 def select(

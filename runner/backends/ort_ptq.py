@@ -6,6 +6,8 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from runner.backends import Job
 from runner.registry import register
 
@@ -143,14 +145,18 @@ class OrtInt4WeightOnly:
         model = onnx.load(str(job.baseline_onnx))
         job.details["gemm_rewritten"] = gemm_to_matmul(model)
         p = job.cfg.precision
-        algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size)
         log.info("INT4 weight-only: %s, block %d, asymmetric", p.int4_algorithm, p.int4_block_size)
-        quant = MatMulNBitsQuantizer(
-            model, block_size=p.int4_block_size, is_symmetric=False, algo_config=algo
-        )
-        quant.process()
+        if p.int4_algorithm == "gptq":
+            model = _gptq(job, model, p.int4_block_size)
+        else:
+            algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size)
+            quant = MatMulNBitsQuantizer(
+                model, block_size=p.int4_block_size, is_symmetric=False, algo_config=algo
+            )
+            quant.process()
+            model = quant.model.model
         out = job.out_dir / "model.onnx"
-        onnx.save(quant.model.model, str(out))
+        onnx.save(model, str(out))
         job.details.update(
             int4_block_size=p.int4_block_size,
             int4_algorithm=p.int4_algorithm,
@@ -167,7 +173,27 @@ def _int4_algorithm(name: str, block: int):
         return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False)
     if name == "hqq":
         return mnb.HQQWeightOnlyQuantConfig(block_size=block, bits=4)
-    raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn or hqq")
+    raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn, hqq or gptq")
+
+
+def _gptq(job: Job, model, block: int):
+    """GPTQ on the calibration split (runner.gptq: ORT's pipeline, corrected rounding)."""
+    from runner import batches, gptq
+    from runner.onnx_utils import graph_inputs, input_batch
+
+    x = job.splits.x_calib
+    if job.cfg.model.task == "language_modeling":  # 256-token chunks in one batch: ORT's
+        ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
+        chunks = max(1, job.cfg.precision.gptq_tokens // 256)
+        cut = ids[:, : ids.shape[1] // 256 * 256].reshape(-1, 256)[:chunks]
+        x = {"input_ids": np.ascontiguousarray(cut)}
+    n = min(job.cfg.method.calibration_samples, batches.rows(x))
+    x = batches.take(x, slice(0, n))
+    fixed = input_batch(model)  # an export with a static batch dimension takes only that
+    reader = _calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
+    log.info("GPTQ: Hessians from %d calibration samples", n)
+    job.details["gptq_calibration_samples"] = n
+    return gptq.quantize(model, reader, block)
 
 
 @register("backend", "ort_dynamic_int8")

@@ -33,8 +33,8 @@ class TorchaoQatInt8:
             return "QAT needs an eager torch model: torch.export cannot trace TorchScript"
         if job.cfg.model.task not in ("classification", "regression"):
             return (
-                f"QAT needs labels to train on; task {job.cfg.model.task} has none here "
-                "(use method=ptq)"
+                f"QAT fine-tunes classifiers and regressors here; task {job.cfg.model.task} "
+                "has no QAT loop yet (use method=ptq)"
             )
         return None
 
