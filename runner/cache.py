@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.models import file_sha256
 from runner.schema import Config
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,6 @@ def key(cfg: Config, model_fp: str, data_fp: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read(entry: Path) -> Baseline | None:
     """The entry if it is complete and its checksums match, else None (with a warning)."""
     meta = entry / "baseline.json"
@@ -69,7 +62,7 @@ def read(entry: Path) -> Baseline | None:
     try:
         info = json.loads(meta.read_text())
         for name in _FILES:
-            if _sha256(entry / name) != info["sha256"][name]:
+            if file_sha256(entry / name) != info["sha256"][name]:
                 raise ValueError(f"checksum mismatch in {name}")
         outcomes, outputs = np.load(entry / "outcomes.npy"), np.load(entry / "outputs.npy")
     except (OSError, ValueError, KeyError) as exc:
@@ -87,7 +80,7 @@ def write(
     shutil.copyfile(onnx_src, tmp / "model.onnx")
     np.save(tmp / "outcomes.npy", outcomes)
     np.save(tmp / "outputs.npy", outputs)
-    info = {**info, "sha256": {n: _sha256(tmp / n) for n in _FILES}}
+    info = {**info, "sha256": {n: file_sha256(tmp / n) for n in _FILES}}
     (tmp / "baseline.json").write_text(json.dumps(info, indent=2))
     if entry.exists():
         shutil.rmtree(entry)

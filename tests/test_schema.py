@@ -114,3 +114,10 @@ def test_a_calibration_size_larger_than_the_data_fails_the_job_with_the_fix(run_
     rec = run_job("precision=int8", "method.calibration_samples=5000")
     assert rec["status"] == "failed"
     assert "method.calibration_samples=5000 but the calibration split holds 179" in rec["reason"]
+
+
+@pytest.mark.parametrize("model", ["minilm", "smollm2", "hf"])
+def test_text_models_default_to_the_text_corpus_and_the_command_line_still_wins(model):
+    assert typed(f"model={model}").dataset.name == "text_corpus"
+    assert typed(f"model={model}", "dataset=csv").dataset.name == "csv"
+    assert typed().dataset.name == "digits"

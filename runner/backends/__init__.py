@@ -24,6 +24,18 @@ NO_BACKEND = {
 }
 
 
+class Backend:
+    """Base of the backends: a (precision, method) pair, and no reason to skip by default."""
+
+    precision: str
+    method: str
+
+    @staticmethod
+    def check(job: Job) -> str | None:
+        """Why this job cannot use the backend, or None."""
+        return None
+
+
 @dataclass
 class Job:
     """What a backend may use: the config, the FP32 model (torch and ONNX) and the data."""

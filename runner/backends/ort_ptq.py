@@ -8,21 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.backends import Job
+from runner.backends import Backend, Job
 from runner.registry import register
 
 log = logging.getLogger(__name__)
 
 
 @register("backend", "ort_fp32")
-class OrtFp32:
+class OrtFp32(Backend):
     """The exported FP32 model, unchanged: the baseline as a candidate row."""
 
     precision, method = "fp32", "ptq"
-
-    @staticmethod
-    def check(job: Job) -> str | None:
-        return None
 
     @staticmethod
     def quantize(job: Job) -> Path:
@@ -32,14 +28,10 @@ class OrtFp32:
 
 
 @register("backend", "ort_fp16")
-class OrtFp16:
+class OrtFp16(Backend):
     """Weights and compute in float16, inputs and outputs kept float32 for the caller."""
 
     precision, method = "fp16", "ptq"
-
-    @staticmethod
-    def check(job: Job) -> str | None:
-        return None
 
     @staticmethod
     def quantize(job: Job) -> Path:
@@ -50,6 +42,15 @@ class OrtFp16:
         out = job.out_dir / "model.onnx"
         onnx.save(model, str(out))
         return out
+
+
+def _preprocessed(job: Job) -> Path:
+    """ONNX Runtime's recommended pre-processing (shape inference, graph optimization)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = job.out_dir / "preprocessed.onnx"
+    quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+    return pre
 
 
 def _calibration_reader(x, input_name: str, batch: int = 16):
@@ -73,20 +74,15 @@ def _calibration_reader(x, input_name: str, batch: int = 16):
 
 
 @register("backend", "ort_static_qdq")
-class OrtStaticInt8:
+class OrtStaticInt8(Backend):
     """Static INT8 in QDQ format: per-channel int8 weights, uint8 activations, MinMax ranges."""
 
     precision, method = "int8", "ptq"
 
     @staticmethod
-    def check(job: Job) -> str | None:
-        return None
-
-    @staticmethod
     def quantize(job: Job) -> Path:
         import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         from runner import batches
         from runner.onnx_utils import graph_inputs, input_batch
@@ -97,8 +93,7 @@ class OrtStaticInt8:
                 f"method.calibration_samples={n} but the calibration split holds {have}; "
                 f"set method.calibration_samples between 1 and {have}"
             )
-        pre = job.out_dir / "preprocessed.onnx"
-        quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+        pre = _preprocessed(job)
         base = onnx.load(str(job.baseline_onnx), load_external_data=False)
         x, fixed = batches.take(job.splits.x_calib, slice(0, n)), input_batch(base)
         if fixed:  # a user's model with a fixed batch size is fed exactly that many at a time
@@ -121,7 +116,7 @@ class OrtStaticInt8:
 
 
 @register("backend", "ort_int4_matmulnbits")
-class OrtInt4WeightOnly:
+class OrtInt4WeightOnly(Backend):
     """INT4 weight-only (block-wise, round-to-nearest) through MatMulNBits; convs stay FP32."""
 
     precision, method = "int4", "ptq"
@@ -197,7 +192,7 @@ def _gptq(job: Job, model, block: int):
 
 
 @register("backend", "ort_dynamic_int8")
-class OrtDynamicInt8:
+class OrtDynamicInt8(Backend):
     """Dynamic INT8: int8 per-channel weights, activations quantized on the fly per batch.
 
     The method of choice for transformers on CPU (no calibration set, no activation-range
@@ -207,16 +202,10 @@ class OrtDynamicInt8:
     precision, method = "int8", "ptq"
 
     @staticmethod
-    def check(job: Job) -> str | None:
-        return None
-
-    @staticmethod
     def quantize(job: Job) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        pre = job.out_dir / "preprocessed.onnx"
-        quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+        pre = _preprocessed(job)
         out = job.out_dir / "model.onnx"
         quantize_dynamic(
             str(pre),
