@@ -27,6 +27,8 @@ def test_wandb_offline_run_is_written_under_the_job_dir(run_job, tmp_path, monke
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "none"))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "300")  # a loaded 2-core CI box starts slowly
+    monkeypatch.setenv("WANDB__SERVICE_WAIT", "300")
     rec = run_job("precision=int8", "tracking=wandb", job_dir=tmp_path / "job")
     assert rec["status"] == "ok"
     runs = list((tmp_path / "job" / "wandb").glob("offline-run-*/run-*.wandb"))
