@@ -88,4 +88,5 @@ def write(
         os.replace(tmp, entry)
     except OSError:  # another process renamed a complete entry first
         shutil.rmtree(tmp, ignore_errors=True)
-    return read(entry) or Baseline(entry / "model.onnx", outcomes, outputs, info, cache_hit=False)
+    # The arrays in memory are what was written: no need to re-read and re-hash the entry.
+    return Baseline(entry / "model.onnx", outcomes, outputs, info, cache_hit=False)

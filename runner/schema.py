@@ -157,8 +157,6 @@ class Config:
     fault: str | None = None
 
 
-PRECISIONS = ("fp32", "fp16", "int8", "int4")
-METHODS = ("ptq", "qat")
 ISOLATION = ("auto", "process", "inline")
 OBJECTIVES = ("latency", "size", "memory")
 FAULTS = ("raise", "segfault", "hang")
