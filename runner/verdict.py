@@ -1,6 +1,6 @@
 """The decision framework: one verdict per result record, and Pareto fronts over a sweep.
 
-Pure functions over result records (dicts shaped as ../shared/result.schema.json says), so
+Pure functions over result records (dicts shaped as runner/result.schema.json says), so
 the summarizer, the compare command and the tests all judge a candidate the same way.
 """
 

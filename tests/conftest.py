@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-SCHEMA = ROOT.parent / "shared" / "result.schema.json"
+SCHEMA = ROOT / "runner" / "result.schema.json"
 GROUPS = ("model", "dataset", "precision", "method", "target", "tracking")
 # Shrink training and timing so the end-to-end tests run in seconds, not minutes.
 FAST = [
