@@ -37,18 +37,35 @@ def main(cfg: DictConfig) -> None:
         sys.exit(1)  # a sweep goes on after a failed job; a single run says it failed
 
 
-def cli() -> None:
-    """Entry point: refuse a recipe that could run code, then hand over to Hydra."""
-    from runner.recipes import RecipeError, check, recipe_from_argv
+def _refuse(message: str) -> None:
+    """One line on stderr, exit status 2: the command line itself is wrong."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
+
+def cli() -> None:
+    """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
+    when a sweep had failed jobs (after every record and the summary are written)."""
+    from runner import callbacks
+    from runner.recipes import RecipeError, check, recipe_from_argv
+    from runner.schema import unknown_additions
+
+    if bad := unknown_additions(sys.argv[1:]):
+        _refuse(bad)
     recipe = recipe_from_argv(sys.argv[1:])
     if recipe is not None:
         try:
             check(recipe)
         except RecipeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            _refuse(str(exc))
     main()
+    failed = callbacks.failed_jobs()
+    if failed:
+        total = callbacks.LAST.get("jobs", len(failed))
+        print(f"{len(failed)} of {total} jobs failed:", file=sys.stderr)
+        for name, reason in failed:
+            print(f"- {name}: {reason}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Hydra callback: summarize a sweep when the multirun ends.
+"""Hydra callback: summarize a sweep when the multirun ends, and remember how its jobs ended.
 
 Jobs never raise (the pipeline records failures in result.json), so Hydra reaches
 `on_multirun_end` even when some jobs failed; `python -m runner.summarize DIR` does the same
-work by hand for a sweep that was interrupted.
+work by hand for a sweep that was interrupted. The command line (`runner.__main__.cli`) asks
+`failed_jobs()` afterwards and exits 1 when any job failed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 log = logging.getLogger(__name__)
+LAST: dict[str, Any] = {}  # the multirun that just ended in this process: sweep_dir, jobs
 
 
 class SummarizeOnMultirunEnd(Callback):
@@ -24,6 +26,8 @@ class SummarizeOnMultirunEnd(Callback):
         from runner.verdict import Thresholds
 
         sweep_dir = Path(config.hydra.sweep.dir)
+        LAST.clear()
+        LAST["sweep_dir"] = sweep_dir
         s = config.summary
         try:
             th = Thresholds(s.ship_below, s.qat_below, min_speedup=s.min_speedup)
@@ -32,3 +36,25 @@ class SummarizeOnMultirunEnd(Callback):
             log.exception("summary failed; run `python -m runner.summarize %s`", sweep_dir)
             return
         print(summary.text)
+
+
+def failed_jobs() -> list[tuple[str, str]]:
+    """(job folder, reason) of every failed job of the multirun that just ended here, read
+    from the records on disk (also counted: LAST["jobs"], every record found)."""
+    from runner.results import RESULT_FILE, read
+
+    root = LAST.get("sweep_dir")
+    if root is None or not Path(root).is_dir():
+        return []
+    failed, jobs = [], 0
+    for path in sorted(Path(root).rglob(RESULT_FILE)):
+        jobs += 1
+        try:
+            rec = read(path)
+        except ValueError as exc:
+            failed.append((path.parent.name, str(exc)))
+            continue
+        if rec.get("status") == "failed":
+            failed.append((path.parent.name, str(rec.get("reason"))))
+    LAST["jobs"] = jobs
+    return failed

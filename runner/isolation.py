@@ -10,6 +10,7 @@ import logging
 import multiprocessing as mp
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -17,6 +18,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+class JobCrashed(RuntimeError):
+    """The job's process died (signal, exit) or ran past its timeout: no traceback exists."""
 
 
 def _describe_exit(code: int | None) -> str:
@@ -28,6 +33,15 @@ def _describe_exit(code: int | None) -> str:
     return f"the job's process exited with code {code} before reporting a result"
 
 
+def write_traceback(job_dir: Path, exc: BaseException) -> Path:
+    """Append the exception's traceback to the job's log file, for debugging; the console
+    only gets the job's one-line status."""
+    path = Path(job_dir) / "job.log"
+    with open(path, "a") as f:
+        f.write("job failed:\n" + "".join(traceback.format_exception(exc)))
+    return path
+
+
 def _child(fn: Callable, args: tuple, job_dir: str, conn: Any) -> None:
     """Child entry point: log like the parent, run `fn(*args)`, send back (status, value)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout, force=True)
@@ -36,7 +50,7 @@ def _child(fn: Callable, args: tuple, job_dir: str, conn: Any) -> None:
         conn.send(("ok", fn(*args)))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         if type(exc).__name__ != "SkipJob":
-            log.error("job failed", exc_info=True)
+            write_traceback(Path(job_dir), exc)
         try:
             conn.send(("raised", exc))
         except Exception:  # noqa: BLE001 - an exception that does not pickle
@@ -57,7 +71,7 @@ def call(fn: Callable, args: tuple, job_dir: Path, timeout_s: float | None) -> A
     if not ready:
         proc.kill()
         proc.join()
-        raise RuntimeError(f"timeout: the job ran past timeout_s={timeout_s:g} s and was killed")
+        raise JobCrashed(f"timeout: the job ran past timeout_s={timeout_s:g} s and was killed")
     try:
         kind, value = recv.recv() if recv.poll() else (None, None)
     except EOFError:
@@ -67,4 +81,4 @@ def call(fn: Callable, args: tuple, job_dir: Path, timeout_s: float | None) -> A
         return value
     if kind == "raised":
         raise value
-    raise RuntimeError(_describe_exit(proc.exitcode))
+    raise JobCrashed(_describe_exit(proc.exitcode))

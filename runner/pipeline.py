@@ -124,13 +124,30 @@ def run(
         record.update(status="skipped", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - isolate the job, record the error, go on
         if not isolated:
-            log.error("job failed", exc_info=True)
-        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+            isolation.write_traceback(job_dir, exc)
+        record.update(status="failed", reason=failure_reason(exc))
     record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     results.write(job_dir, record)
     tracking.log_record(cfg.tracking, job_dir, record)
-    log.info("%s", status_line(record))
+    (log.error if record["status"] == "failed" else log.info)("%s", status_line(record))
     return record
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The recorded reason: an input error's own message (it names the problem and the fix),
+    otherwise the exception's type and message, pointing at the traceback in job.log."""
+    if isinstance(exc, (ValueError, isolation.JobCrashed)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (traceback in job.log)"
+
+
+def precheck(cfg: Config) -> None:
+    """Path and format checks of the model and the data, before anything heavy is loaded; a
+    model source may also fill in data settings it can read off the model (image shape)."""
+    for kind, name in (("model_check", cfg.model.name), ("dataset_check", cfg.dataset.name)):
+        check = registry.find(kind, name)
+        if check is not None:
+            check(cfg)
 
 
 def _previous_ok(cfg: Config, job_dir: Path) -> dict | None:
@@ -166,6 +183,7 @@ def _inject_fault(fault: str | None, job_num: int | None) -> None:
 
 def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None = None) -> dict:
     """Steps 2-7 of a job, filling `record`; raises SkipJob when the combination cannot run."""
+    precheck(cfg)
     why = registry.get("target", cfg.target.name)(cfg.target)
     if why:
         raise SkipJob(why)
@@ -183,6 +201,11 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
     if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
         splits = model.encode(splits)
+    record["splits"] = {
+        "train": batches.rows(splits.x_train),
+        "calibration": batches.rows(splits.x_calib),
+        "validation": batches.rows(splits.x_val),
+    }
     base = baseline(cfg, model, splits)
 
     job = backends.Job(cfg, model, splits, base.onnx_path, job_dir)
@@ -195,6 +218,8 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     artifact = backend.quantize(job)
     record["timings"]["quantize_s"] = round(time.perf_counter() - t0, 3)
     record["details"] = job.details
+    for warning in job.details.get("warnings", []):
+        log.warning("%s", warning)
     record["qat"] = job.details.get("qat")
 
     t0 = time.perf_counter()
@@ -291,7 +316,8 @@ def status_line(rec: dict[str, Any]) -> str:
     a = rec["axes"]
     head = f"{a['model']}/{a['dataset']} {a['precision']} x {a['method']} on {a['target']}"
     if rec["status"] != "ok":
-        return f"{head}: {rec['status'].upper()} - {rec['reason']}"
+        reason = (str(rec["reason"]).strip().splitlines() or [""])[0]
+        return f"{head}: {rec['status'].upper()} - {reason}"
     m = rec["metric"]
     lo, hi = m["ci95"]
     scale, unit, digits = (100, " pp", 2) if m["name"] == "accuracy" else (1, "", 4)

@@ -21,6 +21,9 @@ _PACKAGES = {
     "dataset": "runner.datasets",
     "backend": "runner.backends",
     "target": "runner.targets",
+    # cheap path / format checks run before any data loads: (model|dataset)_check, NAME
+    "model_check": "runner.models",
+    "dataset_check": "runner.datasets",
 }
 
 
@@ -51,6 +54,11 @@ def get(kind: str, name: str) -> Any:
     if name not in table:
         raise KeyError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(table))}")
     return table[name]
+
+
+def find(kind: str, name: str) -> Any | None:
+    """The implementation of `kind=name`, or None when there is none (optional hooks)."""
+    return _load(kind).get(name)
 
 
 def names(kind: str) -> list[str]:

@@ -7,6 +7,7 @@ so a misspelt key or a badly typed value fails at composition time with Hydra's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import UnionType
 from typing import Any
 
 from omegaconf import MISSING
@@ -48,8 +49,10 @@ class DatasetConfig:
     seed: int = 0
     path: str | None = None  # imagefolder / csv / jsonl: the folder or file
     task: str = "classification"  # csv / jsonl take it from model.task in their YAML
-    image_size: list[int] | None = None  # imagefolder: [height, width]; null keeps the size
-    grayscale: bool = False  # imagefolder: 1 channel (L) instead of 3 (RGB)
+    # imagefolder: [height, width]; null: an ONNX model's input size, else the files' own
+    image_size: list[int] | None = None
+    # imagefolder: 1 channel (L) or 3 (RGB); null: what an ONNX model's input takes, else RGB
+    grayscale: bool | None = None
     invert: bool = False  # imagefolder: pixel -> 255 - pixel (dark ink on light paper)
     scale: float = 255.0  # imagefolder: pixel / scale, then (x - mean) / std per channel
     mean: list[float] = field(default_factory=lambda: [0.0])
@@ -189,6 +192,44 @@ def problems(cfg: Config) -> list[str]:
     if cfg.fault is not None and cfg.fault.split("@")[0] not in FAULTS:
         out.append(f"fault={cfg.fault} is unknown; use one of {', '.join(FAULTS)} (optionally @N)")
     return out
+
+
+def _known(key: str) -> bool:
+    """Whether a dotted key names a setting of the typed config (free-form dicts accept any)."""
+    import dataclasses
+    import typing
+
+    node: Any = Config
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return typing.get_origin(node) is dict  # e.g. expected.<anything>
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return False
+        node = hints[part]
+        args = [a for a in typing.get_args(node) if a is not type(None)]
+        node = args[0] if typing.get_origin(node) in (typing.Union, UnionType) and args else node
+    return True
+
+
+def unknown_additions(argv: list[str]) -> str | None:
+    """Refuse `+key=value` / `++key=value` for a key the runner does not have.
+
+    Hydra adds such a key without complaint and the job then ignores it, so a typo would run
+    a job the user did not ask for; `key=value` with an unknown key is refused by Hydra itself.
+    """
+    for arg in argv:
+        if not arg.startswith("+") or "=" not in arg:
+            continue
+        key = arg.lstrip("+").split("=", 1)[0]
+        if "/" in key or "@" in key or key.split(".")[0] == "hydra":
+            continue  # config groups and Hydra's own settings: Hydra checks those
+        if not _known(key):
+            return (
+                f"unknown setting {key!r} in {arg!r}: the runner has no such key, so the job "
+                "would ignore it; `python -m runner --cfg job` lists every key"
+            )
+    return None
 
 
 def register_configs() -> None:

@@ -76,6 +76,8 @@ class Summary:
     table: pd.DataFrame
     garbage: list[tuple[Path, str]] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
+    unrecommended: list[tuple[str, str]] = field(default_factory=list)  # (group, why not)
+    notes: list[str] = field(default_factory=list)  # what the verdicts rest on
     text: str = ""
     written: list[Path] = field(default_factory=list)
 
@@ -208,9 +210,16 @@ def build_table(records: list[tuple[Path, dict]], th: Thresholds) -> pd.DataFram
     return df
 
 
-def _recommendation(group: pd.DataFrame, records: list[dict], objective: str) -> Recommendation:
-    """The group's recommended record; a made-up FP32 PTQ record when the sweep ran none."""
+def _recommendation(
+    group: pd.DataFrame, records: list[dict], objective: str
+) -> Recommendation | None:
+    """The group's recommended record (a made-up FP32 PTQ record when nothing ships and the
+    sweep ran no baseline job); None when the baseline failed or no job ran at all: nothing
+    measured can then be trusted, and the summary says why instead."""
     keys = {k: str(group[k].iloc[0]) for k in GROUP}
+    base = group[(group.precision == "fp32") & (group.method == "ptq")]
+    if (base.status == "failed").any() or not (group.status == "ok").any():
+        return None
     best, why = recommend(group, objective)
     if best is not None:
         return Recommendation(keys, records[best], why)
@@ -219,6 +228,16 @@ def _recommendation(group: pd.DataFrame, records: list[dict], objective: str) ->
     made_up = {"axes": {**rec["axes"], **choices}, "choices": choices,
                "overrides": rec.get("overrides") or []}  # fmt: skip
     return Recommendation(keys, made_up, why)
+
+
+def no_recommendation(group: pd.DataFrame) -> str:
+    """Why a group gets no recommendation: its baseline failed, or none of its jobs ran."""
+    base = group[(group.precision == "fp32") & (group.method == "ptq")]
+    failed = base[base.status == "failed"]
+    if len(failed):
+        return f"no recommendation: the FP32 baseline job failed ({failed.reason.iloc[0]})"
+    counts = ", ".join(f"{n} {label}" for label, n in group.status.value_counts().items())
+    return f"no recommendation: no job of this group ran to the end ({counts})"
 
 
 def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[str, Any]:
@@ -287,13 +306,19 @@ def render(df: pd.DataFrame, markdown: bool = False) -> str:
     if markdown:
         lines = ["| " + " | ".join(r) + " |" for r in zip(*cells.values(), strict=True)]
         return "\n".join([lines[0], "|" + "---|" * len(cols), *lines[1:]])
+    dropped = []
     for drop in (None, *DROP):
-        cols = [c for c in cols if c != drop]
+        if drop in cols:
+            cols.remove(drop)
+            dropped.append(drop)
         widths = [max(map(len, cells[c])) for c in cols]
         if sum(widths) + 2 * (len(cols) - 1) <= WIDTH:
             break
     rows = zip(*(cells[c] for c in cols), strict=True)
-    return "\n".join("  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows)
+    lines = ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+    if dropped:
+        lines.append(f"(to fit {WIDTH} columns, {', '.join(dropped)} only in summary.md)")
+    return "\n".join(lines)
 
 
 def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -> str:
@@ -307,6 +332,7 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
     out = [
         *textwrap.wrap(f"{'# ' if markdown else ''}Sweep summary of {s.root}", WIDTH),
         *textwrap.wrap(intro, WIDTH),
+        *(line for note in s.notes for line in textwrap.wrap(note, WIDTH)),
         "",
         render(df, markdown) if len(df) else "(no result records found)",
         "",
@@ -315,14 +341,17 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
         f"{h}Verdicts",
     ]
     for r in df.itertuples():
-        line = f"- #{r.row} {r.precision}/{r.method} [{r.verdict}]: {r.reason}"
+        warned = f" Warning: {r.warnings}." if r.warnings else ""
+        line = f"- #{r.row} {r.precision}/{r.method} [{r.verdict}]: {r.reason}{warned}"
         out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     out += ["", f"{h}Recommendation"]
     for rec in s.recommendations:
         a = rec.record["axes"]
         line = f"- {'/'.join(rec.group.values())}: {a['precision']}/{a['method']}, {rec.why}"
         out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
-    if not s.recommendations:
+    for group, why in s.unrecommended:
+        out += textwrap.wrap(f"- {group}: {why}", WIDTH, subsequent_indent="  ")
+    if not s.recommendations and not s.unrecommended:
         out.append("- nothing to recommend: no usable result records")
     if s.garbage:
         out += ["", f"{h}Unreadable records (skipped)"]
@@ -332,43 +361,35 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
     return "\n".join(out) + "\n"
 
 
-def _panel(ax: Any, g: pd.DataFrame, cost: str, xlabel: str, title: str) -> None:
-    """One scatter of metric vs cost: candidates labelled, baseline starred, front stepped."""
-    g = g[np.isfinite(g[cost]) & np.isfinite(g.metric)]
-    base = g.verdict == "baseline"
-    ax.scatter(g[cost][~base], g.metric[~base], color="tab:blue", label="candidate")
-    ax.scatter(g[cost][base], g.metric[base], marker="*", s=220, color="tab:red", label="baseline")
-    span = np.ptp(g[[cost, "metric"]].to_numpy(), axis=0) + 1e-12 if len(g) else (1.0, 1.0)
-    stacked: dict[tuple[float, float], int] = {}  # labels of coincident points go upwards
-    for r in g.itertuples():
-        xy = (getattr(r, cost), r.metric)
-        key = (round(xy[0] / span[0], 1), round(xy[1] / span[1], 1))
-        stacked[key] = k = stacked.get(key, -1) + 1
-        ax.annotate(f"{r.precision}/{r.method}", xy, (5, 4 + 11 * k), textcoords="offset points")
-    front = g[g[f"pareto_{cost}"]].sort_values(cost)  # drawn on to the costliest point
-    x, y = [*front[cost], g[cost].max()], [*front.metric, *front.metric.iloc[-1:]]
-    ax.step(x[: len(y)], y, where="post", color="tab:green", marker="o", mfc="none", ms=11,
-            markevery=list(range(len(front))), label="Pareto front")  # fmt: skip
-    better = "higher" if g.higher_is_better.iloc[0] else "lower"
-    ax.set(xlabel=xlabel, ylabel=f"{g.metric_name.iloc[0]} ({better} is better)", title=title)
-    ax.legend(fontsize=8)
+def sample_notes(records: list[tuple[Path, dict]]) -> list[str]:
+    """Per group, how many validation samples the verdicts rest on, and why they are a split."""
+    notes: dict[str, str] = {}
+    for _, rec in records:
+        m, splits = rec.get("metric") or {}, rec.get("splits")
+        n = m.get("n_samples")
+        if rec.get("status") != "ok" or not isinstance(n, int) or not isinstance(splits, dict):
+            continue
+        group = "/".join(str(rec["axes"].get(k)) for k in GROUP)
+        counts = [splits.get(k) for k in ("validation", "calibration", "train")]
+        if group in notes or not all(isinstance(c, int) for c in counts):
+            continue
+        unit = "tokens" if rec.get("task") == "language_modeling" else "samples"
+        val, calib, train = counts
+        share = val / max(1, val + calib + train)
+        notes[group] = (
+            f"{group}: verdicts rest on {n} validation {unit}, the validation split "
+            f"({share:.0%} of the data); the calibration ({calib}) and QAT training ({train}) "
+            "splits are held apart, so no candidate is judged on data it was tuned on."
+        )
+    return list(notes.values())
 
 
-def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
-    """pareto.png: metric vs latency and vs size, one row of two panels per group."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend state
-
-    ok = df[df.status == "ok"] if len(df) else df
-    groups = list(ok.groupby(list(GROUP), sort=False)) if len(ok) else []
-    fig = Figure(figsize=(12, 4.5 * max(1, len(groups))), layout="constrained")
-    axs = fig.subplots(max(1, len(groups)), 2, squeeze=False)
-    for (keys, g), row in zip(groups, axs, strict=False):
-        _panel(row[0], g, "p50_ms", "p50 latency (ms)", " / ".join(keys))
-        _panel(row[1], g, "size_mb", "size (MB)", " / ".join(keys))
-    if not groups:
-        axs[0][0].text(0.5, 0.5, "no ok jobs to plot", ha="center")
-    fig.savefig(path, dpi=110)
-    return path
+def _warnings(rec: dict) -> str:
+    """The job's recorded warnings (details.warnings) as one string."""
+    found = (
+        (rec.get("details") or {}).get("warnings") if isinstance(rec.get("details"), dict) else []
+    )
+    return "; ".join(w for w in found or [] if isinstance(w, str))
 
 
 def _write(s: Summary, th: Thresholds, objective: str) -> None:
@@ -376,6 +397,9 @@ def _write(s: Summary, th: Thresholds, objective: str) -> None:
     (s.root / "summary.md").write_text(report(s, th, objective, markdown=True))
     s.table.to_csv(s.root / "summary.csv", index=False)
     s.written += [s.root / "summary.md", s.root / "summary.csv"]
+    if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
+        for stale in s.root.glob("recommended*.yaml"):
+            stale.unlink()
     for i, rec in enumerate(s.recommendations):
         names = ["recommended"] if i == 0 else []
         if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
@@ -389,6 +413,8 @@ def _write(s: Summary, th: Thresholds, objective: str) -> None:
             s.written.append(s.root / f"{name}.yaml")
             s.written[-1].write_text(text)
     try:
+        from runner.plots import plot_pareto
+
         s.written.append(plot_pareto(s.table, s.root / "pareto.png"))
     except Exception as exc:  # a plotting failure must not lose the rest of the summary
         log.warning("could not draw pareto.png: %s", exc)
@@ -408,9 +434,15 @@ def summarize(
     if not root.is_dir():
         log.warning("%s is not a directory: nothing to summarize", root)
     records, garbage = load_records(root) if root.is_dir() else ([], [])
-    s = Summary(root, build_table(records, th), garbage)
-    for _, group in s.table.groupby(list(GROUP), sort=False) if len(s.table) else []:
-        s.recommendations.append(_recommendation(group, [r for _, r in records], objective))
+    s = Summary(root, build_table(records, th), garbage, notes=sample_notes(records))
+    if len(s.table):
+        s.table["warnings"] = [_warnings(rec) for _, rec in records]
+    for keys, group in s.table.groupby(list(GROUP), sort=False) if len(s.table) else []:
+        rec = _recommendation(group, [r for _, r in records], objective)
+        if rec is None:
+            s.unrecommended.append(("/".join(map(str, keys)), no_recommendation(group)))
+        else:
+            s.recommendations.append(rec)
     s.text = report(s, th, objective)
     if write and root.is_dir():
         try:

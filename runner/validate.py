@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.models import existing_file
 from runner.schema import DatasetConfig, LatencyConfig, ModelConfig, TargetConfig
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,6 @@ def data_kind(path: str) -> str:
     raise ValueError(f"--data {path}: expected an image folder, a .csv or a .jsonl file")
 
 
-def onnx_image_shape(path: str) -> tuple[int, int, int] | None:
-    """(channels, height, width) of an ONNX image model's fixed input dims, else None."""
-    import onnx
-
-    from runner.onnx_utils import graph_inputs
-
-    inputs = graph_inputs(onnx.load(path, load_external_data=False))
-    dims = [d.dim_value or None for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
-    if len(dims) == 4 and all(dims[1:]) and dims[1] in (1, 3):
-        return dims[1], dims[2], dims[3]
-    return None
-
-
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, DatasetConfig]:
     """The model and dataset configs the loaders take, from the command line."""
     is_onnx = Path(args.model).suffix.lower() == ".onnx"
@@ -67,7 +55,7 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, DatasetConfig]:
         path=args.data,
         task=args.task,
         image_size=args.image_size,
-        grayscale=bool(args.grayscale),
+        grayscale=args.grayscale,
         invert=args.invert,
         scale=args.scale,
         mean=args.mean,
@@ -75,10 +63,11 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, DatasetConfig]:
         label_column=args.label_column,
         feature_columns=args.features.split(",") if args.features else None,
     )
-    shape = onnx_image_shape(args.model) if is_onnx and Path(args.model).is_file() else None
-    if data.name == "imagefolder" and shape is not None:  # fill in what the model expects
-        data.image_size = data.image_size or [shape[1], shape[2]]
-        data.grayscale = shape[0] == 1 if args.grayscale is None else args.grayscale
+    if is_onnx and data.name == "imagefolder":  # fill in what the model expects
+        from runner.models.onnx_file import fill_image_settings, image_input, read_onnx
+
+        onnx_model = read_onnx(existing_file(args.model, "an .onnx file"))
+        fill_image_settings(data, image_input(onnx_model))
     return model, data
 
 

@@ -43,6 +43,24 @@ def typed(*overrides: str):
     return to_config(compose(*overrides))
 
 
+def cli(*args: str, cwd: Path, module: str = "runner", timeout: int = 600):
+    """`python -m MODULE ARGS` as a user would run it, from `cwd` (a test's tmp_path, so no
+    output lands in the checkout), importing the project from this checkout."""
+    import os
+    import subprocess
+    import sys
+
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def choices_of(overrides: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Group choices as Hydra would report them: defaults, then the overrides."""
     choices = {
@@ -66,6 +84,16 @@ def assert_valid_record(record: dict) -> None:
 
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft202012Validator(schema).validate(record)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """No test writes into the checkout: outputs/ holds after the session what it held before."""
+    outputs = ROOT / "outputs"
+    before = set(outputs.rglob("*")) if outputs.exists() else set()
+    yield
+    after = set(outputs.rglob("*")) if outputs.exists() else set()
+    assert sorted(map(str, after - before)) == [], "a test wrote into the checkout's outputs/"
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST, ROOT, assert_valid_record
+from tests.conftest import FAST, ROOT, assert_valid_record, cli
+from tests.userdata import digits_files, upscaled_onnx, write_digit_pngs
 
 
 def _sweep(sweep_dir, cache_dir, *args: str) -> subprocess.CompletedProcess:
@@ -76,9 +78,13 @@ def test_multirun_writes_a_record_per_job_and_reuses_the_baseline(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_with_a_failed_job_still_ends_with_a_summary(tmp_path):
+def test_a_sweep_with_a_failed_job_still_ends_with_a_summary_and_exits_1(tmp_path):
     done = _sweep(tmp_path / "s", tmp_path / "cache", "precision=int8", "fault=null,raise")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "1 of 2 jobs failed:" in done.stderr and "fault injected" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr  # it went to the job's job.log
+    (log,) = (tmp_path / "s").glob("*/job.log")
+    assert "Traceback" in log.read_text()
     status = sorted(
         json.loads(p.read_text())["status"] for p in (tmp_path / "s").rglob("result.json")
     )
@@ -103,10 +109,85 @@ def test_a_segfaulting_job_fails_alone_and_the_sweep_ends_with_a_summary(tmp_pat
         "target.batch=1,2",
         "fault=segfault@5",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "1 of 8 jobs failed:" in done.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("*/result.json")]
     assert sorted(r["status"] for r in records) == ["failed"] + ["ok"] * 7
     (failed,) = [r for r in records if r["status"] == "failed"]
     assert "SIGSEGV" in failed["reason"]
     summary = (tmp_path / "s" / "summary.md").read_text()
     assert "SIGSEGV" in summary
+
+
+def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
+    """The run failed, said why in one line with the words, and printed no traceback."""
+    console = done.stdout + done.stderr
+    assert done.returncode == 1, console[-3000:]
+    assert "Traceback" not in console
+    (line,) = [x for x in console.splitlines() if words in x]
+    assert "FAILED - " in line
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing", "does not exist; point model.path at an .onnx file"),
+        ("text", "is not a valid ONNX model"),
+        ("truncated", "is not a valid ONNX model"),
+        ("empty-folder", "has no class folders: expected"),
+        ("csv-missing", "dataset.path="),
+    ],
+)
+def test_bad_input_fails_in_one_line_without_a_traceback(cache_dir, tmp_path, case, words):
+    model, data = tmp_path / "m.onnx", tmp_path / "images"
+    data.mkdir()
+    args = ["model=onnx_file", f"model.path={model}", "dataset=imagefolder", f"dataset.path={data}"]
+    if case == "text":
+        model.write_text("not a model\n")
+    elif case in ("truncated", "empty-folder"):
+        good = digits_files(cache_dir)["onnx"].read_bytes()
+        model.write_bytes(good[: len(good) // 2] if case == "truncated" else good)
+    elif case == "csv-missing":
+        model.write_bytes(digits_files(cache_dir)["onnx"].read_bytes())
+        args[2:] = ["dataset=csv", f"dataset.path={tmp_path / 'nope.csv'}"]
+    _one_line_failure(cli(*args, *FAST, f"cache_dir={cache_dir}", cwd=tmp_path), words)
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_every_job_fails_exits_1_and_recommends_nothing(tmp_path):
+    sweep = tmp_path / "s"
+    done = cli("-m", "model=onnx_file", f"model.path={tmp_path / 'nope.onnx'}",
+               "precision=fp32,int8", *FAST, f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    console = done.stdout + done.stderr
+    assert done.returncode == 1 and "2 of 2 jobs failed:" in done.stderr
+    assert "Traceback" not in console
+    assert console.count("does not exist; point model.path at an .onnx file") >= 2
+    assert not (sweep / "recommended.yaml").exists()
+    assert "no recommendation: the FP32 baseline job failed" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, tmp_path):
+    """A 1x32x32 grayscale ONNX classifier with external weights and 450 PNGs: only the paths,
+    precisions and method are given; channels and size come from the model, and the 45-image
+    calibration split is used whole, with a warning."""
+    model = upscaled_onnx(cache_dir, tmp_path / "user" / "model.onnx")
+    assert (tmp_path / "user" / "model.onnx.data").stat().st_size > 1e6
+    data = write_digit_pngs(tmp_path / "pngs", limit=45, upscale=4)
+    sweep = tmp_path / "s"
+    user = ["model=onnx_file", f"model.path={model}", "dataset=imagefolder", f"dataset.path={data}"]
+    plumbing = [*FAST, f"cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}"]
+    done = cli("-m", *user, "precision=fp32,int8", "method=ptq", *plumbing, cwd=tmp_path)
+    console = done.stdout + done.stderr
+    assert done.returncode == 0, console[-3000:]
+    assert "the model takes 1x32x32 images: using dataset.grayscale=true" in console
+    records = {r["axes"]["precision"]: r for r in map(json.loads, map(Path.read_text,
+               sweep.glob("*/result.json")))}  # fmt: skip
+    assert {p: r["status"] for p, r in records.items()} == {"fp32": "ok", "int8": "ok"}
+    int8 = records["int8"]
+    assert int8["metric"]["n_samples"] == 135 and int8["metric"]["baseline"] > 0.9
+    assert abs(int8["metric"]["delta_abs"]) <= 0.03
+    assert "all 45 samples" in int8["details"]["warnings"][0]
+    summary = (sweep / "summary.md").read_text()
+    assert "verdicts rest on 135 validation samples" in summary
+    assert (sweep / "recommended.yaml").exists()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
 from runner import registry
-from tests.conftest import CONF, GROUPS, ROOT, compose, typed
+from tests.conftest import CONF, GROUPS, ROOT, cli, compose, typed
 
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
@@ -50,13 +52,9 @@ def test_bad_value_or_key_is_rejected_at_composition(override, error, text):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The runner's command line, run from a fresh temporary folder (nothing in the checkout)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return cli(*args, cwd=Path(tmp), timeout=120)
 
 
 def test_unknown_option_fails_with_the_valid_choices_before_any_job():
@@ -110,10 +108,35 @@ def test_a_single_run_with_a_bad_value_exits_non_zero_with_the_field_named(tmp_p
     assert "target.batch=0 must be at least 1" in done.stdout + done.stderr
 
 
-def test_a_calibration_size_larger_than_the_data_fails_the_job_with_the_fix(run_job):
+def test_a_calibration_split_smaller_than_asked_calibrates_on_all_of_it_and_warns(run_job):
     rec = run_job("precision=int8", "method.calibration_samples=5000")
-    assert rec["status"] == "failed"
-    assert "method.calibration_samples=5000 but the calibration split holds 179" in rec["reason"]
+    assert rec["status"] == "ok", rec["reason"]
+    assert rec["details"]["calibration_samples"] == 179 == rec["splits"]["calibration"]
+    (warning,) = rec["details"]["warnings"]
+    assert "all 179 samples" in warning and "method.calibration_samples=5000" in warning
+
+
+def test_help_says_what_the_tool_does_and_hides_the_test_hooks():
+    out = _cli("--help").stdout
+    assert out.startswith("quant-sweep-runner: decide how to quantize")
+    assert "powered by Hydra" not in out
+    for words in ("== Main commands ==", "== Where the outputs go ==", "outputs/sweeps/"):
+        assert words in out
+    assert "fault" not in out and "expected" not in out
+
+
+@pytest.mark.parametrize("arg", ["+foo=1", "++foo=1", "+model.chanels=8"])
+def test_adding_an_unknown_key_is_refused_like_setting_one(arg):
+    done = _cli(arg)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: unknown setting") and arg in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_adding_a_known_or_free_form_key_is_still_allowed():
+    from runner.schema import unknown_additions
+
+    assert unknown_additions(["+expected.metric=0.9", "++target.threads=2", "+hydra.x=1"]) is None
 
 
 @pytest.mark.parametrize("model", ["minilm", "smollm2", "hf"])

@@ -188,3 +188,52 @@ def test_variant_names_the_overrides_that_tell_rows_apart():
     }
     assert variant(rec) == "int4_algorithm=hqq threads=2"
     assert variant({"choices": {}, "overrides": []}) == "-"
+
+
+def test_failed_or_skipped_jobs_are_never_recommended_and_a_failed_baseline_stops_it(tmp_path):
+    write_job(tmp_path, "a", make_record("fp32", status="failed", reason="model.path=x missing"))
+    write_job(tmp_path, "b", make_record("int8", status="failed", reason="model.path=x missing"))
+    write_job(tmp_path, "c", make_record("int4", status="skipped", reason="no kernels"))
+    (tmp_path / "recommended.yaml").write_text("# from an earlier summary\n")
+    s = summarize(tmp_path)
+    assert s.recommendations == []
+    assert not (tmp_path / "recommended.yaml").exists()  # a stale recipe does not survive
+    assert "no recommendation: the FP32 baseline job failed (model.path=x missing)" in s.text
+    md = (tmp_path / "summary.md").read_text()
+    assert "no recommendation: the FP32 baseline job failed" in md
+
+
+def test_a_group_whose_jobs_all_failed_or_skipped_gets_no_recommendation(tmp_path):
+    write_job(tmp_path, "a", make_record("int8", status="failed", reason="boom"))
+    write_job(tmp_path, "b", make_record("int4", status="skipped", reason="no kernels"))
+    s = summarize(tmp_path)
+    assert s.recommendations == [] and not (tmp_path / "recommended.yaml").exists()
+    assert "no job of this group ran to the end (1 failed, 1 skipped)" in " ".join(s.text.split())
+
+
+def test_the_header_says_how_many_validation_samples_the_verdicts_rest_on(tmp_path):
+    splits = {"train": 270, "calibration": 45, "validation": 135}
+    write_job(tmp_path, "a", baseline_record(splits=splits))
+    write_job(tmp_path, "b", make_record("int8", splits=splits))
+    text = summarize(tmp_path, write=False).text
+    assert "verdicts rest on 500 validation samples, the validation split (30% of" in text
+    assert "calibration (45) and QAT training (270) splits are held apart" in text
+
+
+def test_a_console_table_too_wide_says_which_columns_are_only_in_summary_md(sweep):
+    s = summarize(sweep)
+    lines = s.text.splitlines()
+    assert max(map(len, lines)) <= WIDTH
+    (note,) = [x for x in lines if x.startswith("(to fit 100 columns")]
+    dropped = note.removeprefix("(to fit 100 columns, ").split(" only")[0].split(", ")
+    console = next(x.split() for x in lines if "prec" in x and "verdict" in x)
+    md = next(x for x in (sweep / "summary.md").read_text().splitlines() if x.startswith("| # |"))
+    md_columns = [c.strip() for c in md.strip("|").split("|")]
+    assert dropped and all(c in md_columns and c not in console for c in dropped)
+    assert set(md_columns) == set(console) | set(dropped)
+
+
+def test_recorded_warnings_reach_the_verdicts(tmp_path):
+    write_job(tmp_path, "a", baseline_record())
+    write_job(tmp_path, "b", make_record("int8", details={"warnings": ["calibrated on all 45"]}))
+    assert "Warning: calibrated on all 45." in summarize(tmp_path, write=False).text

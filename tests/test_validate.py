@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,8 @@ def test_validate_regression_on_a_csv(tmp_path, capsys):
         ("empty", "has no class folders"),
         ("mismatch", "outputs 10 values per sample but the data has 2 classes"),
         ("nomodel", "does not exist; point model.path at an .onnx file"),
+        ("text", "is not a valid ONNX model"),
+        ("truncated", "is not a valid ONNX model"),
     ],
 )
 def test_validate_fails_with_one_line_and_exit_2(cache_dir, tmp_path, capsys, case, text):
@@ -89,6 +92,11 @@ def test_validate_fails_with_one_line_and_exit_2(cache_dir, tmp_path, capsys, ca
         write_digit_pngs(data, classes=[0, 1], limit=3)
     if case == "nomodel":
         model = str(tmp_path / "missing.onnx")
+    elif case in ("text", "truncated"):
+        good = Path(model).read_bytes()
+        model = str(tmp_path / "bad.onnx")
+        Path(model).write_bytes(b"not a model\n" if case == "text" else good[: len(good) // 2])
     assert validate.main(["--model", model, "--data", str(data), *QUICK]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and text in err[-1]
+    assert len(err) == 1 and "Traceback" not in err[0]

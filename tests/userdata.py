@@ -14,8 +14,11 @@ import numpy as np
 from tests.conftest import FAST, typed
 
 
-def write_digit_pngs(root: Path, classes: range | list[int] = range(10), limit: int = 0) -> Path:
-    """scikit-learn's digits as 8-bit PNGs, root/<digit>/<index>.png, pixel = value * 255 / 16."""
+def write_digit_pngs(
+    root: Path, classes: range | list[int] = range(10), limit: int = 0, upscale: int = 1
+) -> Path:
+    """scikit-learn's digits as 8-bit PNGs, root/<digit>/<index>.png, pixel = value * 255 / 16
+    (each pixel repeated `upscale` times in both directions)."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -28,6 +31,7 @@ def write_digit_pngs(root: Path, classes: range | list[int] = range(10), limit: 
         folder = root / str(label)
         folder.mkdir(parents=True, exist_ok=True)
         pixels = np.round(img * 255.0 / 16.0).astype(np.uint8)
+        pixels = pixels.repeat(upscale, axis=0).repeat(upscale, axis=1)
         Image.fromarray(pixels, mode="L").save(folder / f"{i:04d}.png")
     return root
 
@@ -60,3 +64,22 @@ def digits_files(cache_dir: Path) -> dict[str, Path]:
     torch.jit.script(model.module).save(str(files["torchscript"]))
     torch.save(model.module.state_dict(), files["state_dict"])
     return files
+
+
+def upscaled_onnx(cache_dir: Path, path: Path, factor: int = 4) -> Path:
+    """A user's ONNX classifier of [1, 8*factor, 8*factor] images, its weights in an external
+    .data file: average pooling by `factor`, then the digits CNN (same predictions on PNGs
+    written with `upscale=factor`)."""
+    import onnx
+    import torch
+
+    from runner.onnx_utils import export_onnx
+
+    model = digits_model(cache_dir)
+    big = torch.nn.Sequential(torch.nn.AvgPool2d(factor), model.module).eval()
+    example = torch.nn.functional.interpolate(model.example_input, scale_factor=factor)
+    export_onnx(big, example, path)
+    proto = onnx.load(str(path))
+    onnx.save(proto, str(path), save_as_external_data=True, location=path.name + ".data",
+              size_threshold=0)  # fmt: skip
+    return path

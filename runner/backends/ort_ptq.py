@@ -88,11 +88,13 @@ class OrtStaticInt8(Backend):
         from runner.onnx_utils import graph_inputs, input_batch
 
         n, have = job.cfg.method.calibration_samples, batches.rows(job.splits.x_calib)
-        if n < 1 or n > have:
-            raise ValueError(
-                f"method.calibration_samples={n} but the calibration split holds {have}; "
-                f"set method.calibration_samples between 1 and {have}"
+        if n > have:  # a small folder: calibrate on all of it, and say so in the record
+            job.details.setdefault("warnings", []).append(
+                f"calibrated on all {have} samples of the calibration split, fewer than "
+                f"method.calibration_samples={n}; add data or raise dataset.calib_fraction "
+                "for steadier ranges"
             )
+            n = have
         pre = _preprocessed(job)
         base = onnx.load(str(job.baseline_onnx), load_external_data=False)
         x, fixed = batches.take(job.splits.x_calib, slice(0, n)), input_batch(base)

@@ -74,6 +74,8 @@ class TorchaoQatInt8:
         move_exported_model_to_eval(prepared)
         converted = convert_pt2e(prepared)
         move_exported_model_to_eval(converted)
+        for module in converted.modules():  # export in eval mode (GraphModule.eval() raises)
+            module.training = False
         job.details["qat"] = {
             "epochs": m.qat_epochs,
             "lr": m.qat_lr,

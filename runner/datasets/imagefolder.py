@@ -17,7 +17,7 @@ import numpy as np
 
 from runner.datasets import Splits, split_indices
 from runner.registry import register
-from runner.schema import DatasetConfig
+from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -94,6 +94,12 @@ def read(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
             ys.append(label)
     log.info("dataset: %d images in %d classes from %s", len(xs), len(classes), cfg.path)
     return np.stack(xs).astype(np.float32), np.asarray(ys, np.int64), classes
+
+
+@register("dataset_check", "imagefolder")
+def precheck(cfg: Config) -> None:
+    """The folder exists with class folders of images, checked before any image is decoded."""
+    class_files(cfg.dataset.path)
 
 
 @register("dataset", "imagefolder")

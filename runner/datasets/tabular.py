@@ -19,20 +19,38 @@ import numpy as np
 
 from runner.datasets import Splits, split_indices
 from runner.registry import register
-from runner.schema import DatasetConfig
+from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
+
+
+def existing_table(cfg: DatasetConfig, fmt: str) -> Path:
+    """`dataset.path` as an existing file, or a one-line error saying what to point it at."""
+    if not cfg.path:
+        raise ValueError(f"dataset.path is not set; point it at a .{fmt} file")
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"dataset.path={cfg.path} does not exist; point it at a .{fmt} file")
+    return path
+
+
+@register("dataset_check", "csv")
+def precheck_csv(cfg: Config) -> None:
+    """The CSV file exists, checked before anything loads."""
+    existing_table(cfg.dataset, "csv")
+
+
+@register("dataset_check", "jsonl")
+def precheck_jsonl(cfg: Config) -> None:
+    """The JSON Lines file exists, checked before anything loads."""
+    existing_table(cfg.dataset, "jsonl")
 
 
 def read_table(cfg: DatasetConfig, fmt: str) -> Any:
     """The file as a pandas DataFrame (fmt: csv or jsonl); one-line errors naming the file."""
     import pandas as pd
 
-    if not cfg.path:
-        raise ValueError(f"dataset.path is not set; point it at a .{fmt} file")
-    path = Path(cfg.path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"dataset.path={cfg.path} does not exist; point it at a .{fmt} file")
+    path = existing_table(cfg, fmt)
     try:
         df = pd.read_csv(path) if fmt == "csv" else pd.read_json(path, lines=True)
     except Exception as exc:  # noqa: BLE001 - pandas parser errors of many kinds

@@ -23,7 +23,7 @@ from runner.models import (
     first_line,
 )
 from runner.registry import register
-from runner.schema import ModelConfig
+from runner.schema import Config, DatasetConfig, ModelConfig
 
 log = logging.getLogger(__name__)
 WHAT = "an .onnx file"
@@ -39,6 +39,45 @@ def read_onnx(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - protobuf, checker and I/O errors alike
         raise ValueError(f"{path} is not a valid ONNX model ({first_line(exc)})") from None
     return model
+
+
+def image_input(model: Any) -> tuple[int, int, int] | None:
+    """(channels, height, width) of an image model's fixed input dims, else None."""
+    from runner.onnx_utils import graph_inputs
+
+    inputs = graph_inputs(model)
+    dims = _dims(inputs[0])[1:] if inputs else []
+    if len(dims) == 3 and all(dims) and dims[0] in (1, 3):
+        return dims[0], dims[1], dims[2]
+    return None
+
+
+def fill_image_settings(data: DatasetConfig, shape: tuple[int, int, int] | None) -> str | None:
+    """Set dataset.image_size / grayscale from the model's input where the user left them
+    unset (null); a sentence saying what was chosen, or None when nothing was."""
+    if shape is None:
+        return None
+    chose = []
+    if data.grayscale is None:
+        data.grayscale = shape[0] == 1
+        chose.append(f"dataset.grayscale={str(data.grayscale).lower()}")
+    if data.image_size is None:
+        data.image_size = [shape[1], shape[2]]
+        chose.append(f"dataset.image_size=[{shape[1]},{shape[2]}]")
+    if not chose:
+        return None
+    return f"the model takes {shape[0]}x{shape[1]}x{shape[2]} images: using {' '.join(chose)}"
+
+
+@register("model_check", "onnx_file")
+def precheck(cfg: Config) -> None:
+    """The file exists and is ONNX, before any data loads; an image model's input shape
+    fills in the image folder's unset size and channels."""
+    model = read_onnx(existing_file(cfg.model.path, WHAT))
+    if cfg.dataset.name == "imagefolder":
+        chose = fill_image_settings(cfg.dataset, image_input(model))
+        if chose:
+            log.info("data: %s (set them to override)", chose)
 
 
 def _dims(value_info: Any) -> list[int | None]:

@@ -26,7 +26,7 @@ from runner.models import (
     torch_output_width,
 )
 from runner.registry import register
-from runner.schema import ModelConfig
+from runner.schema import Config, ModelConfig
 
 log = logging.getLogger(__name__)
 WHAT = "a TorchScript file, or a state_dict (.pt/.pth/.safetensors) with model.arch=NAME"
@@ -127,6 +127,16 @@ def export_torchscript(module: Any, example: Any, path: Path) -> Path:
         )
     os.replace(tmp, path)
     return path
+
+
+@register("model_check", "torch_file")
+def precheck(cfg: Config) -> None:
+    """The file exists and looks like a torch checkpoint, before any data loads."""
+    src = existing_file(cfg.model.path, WHAT)
+    with open(src, "rb") as f:
+        head = f.read(2)
+    if src.suffix != ".safetensors" and not zipfile.is_zipfile(src) and head[:1] != b"\x80":
+        raise ValueError(f"{src} is not a torch checkpoint (neither a torch.save zip nor a pickle)")
 
 
 @register("model", "torch_file")

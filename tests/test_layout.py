@@ -1,0 +1,73 @@
+"""The project is self-contained: nothing in it reads or names a path above its own root."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+WHERE = ["runner", "tests", "conf", "recipes", "benchmarks", ".ci", "Makefile", "pyproject.toml"]
+DOTDOT = re.compile(r"""(?<![\w.])\.\.(?=/|["'\s)]|$)(?:/[\w.-]+)*""")  # ../x, a bare ..
+ABOVE = re.compile(r"ROOT\.parent|parents\[(\d+)\]")
+
+
+def _files() -> list[Path]:
+    out = []
+    for name in WHERE:
+        p = ROOT / name
+        out += [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+    skip = (".png", ".pyc")
+    here = Path(__file__).resolve()  # this file spells the payloads it checks for
+    return [f for f in out if "__pycache__" not in f.parts and f.suffix not in skip and f != here]
+
+
+def escapes(path: Path, text: str) -> list[str]:
+    """Every path in `text` that leaves the repository (`..` parts), and every climb past the
+    root from a Python file's own location."""
+    found = []
+    for m in DOTDOT.finditer(text):
+        line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+        # Hydra's config_path and a shell `$(dirname "$0")/..` are relative to the file itself;
+        # every other relative path to where commands run: the repository root
+        own = "config_path" in line or line.endswith(")/")
+        resolved = ((path.parent if own else ROOT) / m.group()).resolve()
+        if resolved != ROOT and ROOT not in resolved.parents:
+            found.append(m.group())
+    depth = len(path.relative_to(ROOT).parts) - 1  # parents[depth] of the file is the root
+    for m in ABOVE.finditer(text):
+        if m.group(1) is None or int(m.group(1)) > depth:
+            found.append(m.group())
+    return found
+
+
+def test_no_file_refers_to_a_path_above_the_repository_root():
+    bad = {}
+    for f in _files():
+        hits = escapes(f, f.read_text(errors="ignore"))
+        if hits:
+            bad[str(f.relative_to(ROOT))] = hits
+    assert bad == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "caught"),
+    [
+        ('SCHEMA = ROOT.parent / "shared" / "x.json"', True),
+        ("see ../shared/result.schema.json", True),
+        ("Path(__file__).resolve().parents[2]", True),
+        ('config_path="../conf"', False),  # runner/../conf is the repository's conf/
+        ("Path(__file__).resolve().parents[1]", False),
+    ],
+)
+def test_the_check_catches_a_climb_out_of_the_repository(text, caught):
+    assert bool(escapes(ROOT / "tests" / "conftest.py", text)) == caught
+
+
+def test_the_result_schema_ships_inside_the_package():
+    import runner
+
+    assert (Path(runner.__file__).parent / "result.schema.json").is_file()
+    assert 'runner = ["result.schema.json"]' in (ROOT / "pyproject.toml").read_text()

@@ -1,0 +1,77 @@
+"""pareto.png: what a reader sees must be true to the records (fronts, intervals, ranges)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runner.plots import PANELS, metric_limits, pareto_figure
+from runner.summarize import summarize
+from tests.records import baseline_record, make_record, write_job
+
+
+@pytest.fixture
+def table(tmp_path):
+    """Baseline (dominated by int8), two front candidates and one dominated, accuracy near 1."""
+    write_job(tmp_path, "0", baseline_record(baseline=0.99))
+    write_job(tmp_path, "1", make_record("int8", "ptq", drop=-0.002, baseline=0.99, p50=0.02,
+                                         size=500_000, ci_drop=(-0.004, 0.009)))  # fmt: skip
+    write_job(tmp_path, "2", make_record("int4", "ptq", drop=0.008, baseline=0.99, p50=0.05,
+                                         size=200_000, ci_drop=(0.001, 0.02)))  # fmt: skip
+    write_job(tmp_path, "3", make_record("fp16", "ptq", drop=0.009, baseline=0.99, p50=0.07,
+                                         size=700_000))  # fmt: skip
+    return summarize(tmp_path, write=False).table
+
+
+def _axes(table):
+    fig = pareto_figure(table)
+    return [ax for ax in fig.axes if ax.get_xlabel()]
+
+
+def test_one_panel_per_objective_and_a_legend_naming_every_point(table):
+    axes = _axes(table)
+    assert [ax.get_xlabel() for ax in axes] == [label for _, label in PANELS]
+    legend = axes[-1].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    names = ["#1 fp32/ptq (baseline)", "#2 int8/ptq (", "#3 int4/ptq (", "#4 fp16/ptq ("]
+    assert len(labels) == 5 and labels[4] == "Pareto front"
+    assert all(label.startswith(n) for label, n in zip(labels, names, strict=False))
+    assert not any(ax.texts for ax in axes)  # no free-floating labels that could overlap
+
+
+def test_the_front_line_joins_front_points_only(table):
+    latency, size, _ = _axes(table)
+    for ax, cost, front in ((latency, "p50_ms", [0.02]), (size, "size_mb", [0.2, 0.5])):
+        lines = [ln for ln in ax.get_lines() if ln.get_label() == "Pareto front"]
+        expected = sorted(table.loc[table[f"pareto_{cost}"], cost])
+        assert expected == pytest.approx(front)
+        if len(front) > 1:
+            (line,) = lines
+            assert sorted(set(np.round(line.get_xdata(), 9))) == pytest.approx(front)
+        else:
+            assert lines == []  # a single front point: nothing to join, the baseline stays off
+
+
+def test_error_bars_are_the_records_metric_interval(table):
+    latency = _axes(table)[0]
+    bars = {c.get_label(): c for c in latency.containers}
+    segments = bars["#2 int8/ptq (ship)"].lines[2][0].get_segments()
+    (lo, hi) = sorted(segments[0][:, 1])
+    row = table[table.precision == "int8"].iloc[0]
+    assert lo == pytest.approx(row.baseline_metric + row.ci_lo_abs)
+    assert hi == pytest.approx(row.baseline_metric + row.ci_hi_abs)
+
+
+def test_accuracy_axes_cover_the_data_but_never_pass_1(table):
+    for ax in _axes(table):
+        bottom, top = ax.get_ylim()
+        assert top <= 1.0
+        assert bottom < table.metric.min() and top > table[table.status == "ok"].metric.max()
+
+
+def test_metric_limits_keep_natural_bounds_and_a_minimum_span():
+    err = np.zeros((2, 2))
+    assert metric_limits(np.array([0.999, 1.0]), err, "accuracy")[1] == 1.0
+    lo, hi = metric_limits(np.array([20.0, 20.0]), err, "perplexity")
+    assert lo < 20.0 < hi and hi - lo >= 0.4  # equal values: no axis filled with noise
+    assert metric_limits(np.array([0.01]), np.array([[0.5], [0.0]]), "mae")[0] == 0.0
