@@ -32,11 +32,32 @@ def latency_stats(times_s: list[float], batch: int, threads: int) -> dict[str, f
     }
 
 
-def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[list[float]]:
+class Timings(list):
+    """Per-call wall times, one list per model (a plain list of lists), plus `rounds`:
+    rounds[model][k] is that model's block of calls in the k-th interleaved round."""
+
+    rounds: list[list[list[float]]]
+
+
+def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> Timings:
     """Time several models interleaved, so drift and noise on the host hit them all alike.
 
+    Returns one list of per-call wall times per model, in `fns` order; the blocks they came
+    from ride along as `.rounds` for the speed interval (stats.speedup_interval).
+    """
+    rounds = time_blocks(fns, cfg)
+    out = Timings([t for block in blocks for t in block] for blocks in rounds)
+    out.rounds = rounds
+    return out
+
+
+def time_blocks(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[list[list[float]]]:
+    """Interleaved timing kept by round: result[model][round] is that model's block of calls.
+
     After `warmup` untimed calls each, the models take turns in blocks of about 10 ms of calls
-    until every one has at least `min_runs` calls and `min_seconds` of timed work.
+    until every one has at least `min_runs` calls and `min_seconds` of timed work. Every other
+    round runs the models in reverse order, so going first or second favours none of them;
+    the spread of per-round ratios is what the speed interval is built from.
     """
     block = []
     for fn in fns:
@@ -45,17 +66,20 @@ def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[lis
             fn()
         per_call = (time.perf_counter() - t0) / max(cfg.warmup, 1)
         block.append(max(1, min(1000, int(0.01 / max(per_call, 1e-7)))))
-    times: list[list[float]] = [[] for _ in fns]
-    spent = [0.0 for _ in fns]
-    while min(len(t) for t in times) < cfg.min_runs or min(spent) < cfg.min_seconds:
-        for i, fn in enumerate(fns):
+    rounds: list[list[list[float]]] = [[] for _ in fns]
+    runs, spent = [0 for _ in fns], [0.0 for _ in fns]
+    while min(runs) < cfg.min_runs or min(spent) < cfg.min_seconds:
+        order = range(len(fns)) if len(rounds[0]) % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            times = []
             for _ in range(block[i]):
                 t0 = time.perf_counter()
-                fn()
-                dt = time.perf_counter() - t0
-                times[i].append(dt)
-                spent[i] += dt
-    return times
+                fns[i]()
+                times.append(time.perf_counter() - t0)
+            rounds[i].append(times)
+            runs[i] += len(times)
+            spent[i] += sum(times)
+    return rounds
 
 
 def session_runner(session, x) -> Callable[[], object]:

@@ -213,6 +213,8 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
 
 def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
     """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
+    from runner.stats import speedup_interval
+
     sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
     log.info(
         "latency: timing baseline and candidate (batch %d, %d thread(s))",
@@ -221,15 +223,20 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
     )
     base_session = make_session(base.onnx_path, cfg.target)
     fns = [measure.session_runner(base_session, sample), measure.session_runner(session, sample)]
-    t_base, t_cand = measure.time_models(fns, cfg.latency)
+    timed = measure.time_models(fns, cfg.latency)
+    t_base, t_cand = timed
     lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
     lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
+    rounds = getattr(timed, "rounds", None)  # per-round blocks: the speed interval's data
+    speedup_ci = speedup_interval(*rounds) if rounds else None
+    lat["blocks"] = len(rounds[0]) if rounds else None
     size = model_size(artifact)
     onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
     record.update(
         latency=lat,
         baseline_latency=lat_base,
         speedup=lat_base["p50_ms"] / lat["p50_ms"],
+        speedup_ci=list(speedup_ci) if speedup_ci else None,
         size_bytes=size,
         baseline_size_bytes=base.info["size_bytes"],
         compression=base.info["size_bytes"] / size,

@@ -37,3 +37,27 @@ def test_time_models_gives_each_model_the_runs_and_time_floor():
     assert sum(t_slow) >= 0.1 and sum(t_fast) >= 0.1
     assert len(t_fast) > 10 * len(t_slow)  # blocks of equal time, not of equal counts
     assert calls["fast"] == len(t_fast) + 3
+
+
+def test_rounds_alternate_the_order_and_flatten_to_the_per_call_times():
+    order = []
+
+    def model(name):
+        def call():
+            order.append(name)
+            time.sleep(0.0002)
+
+        return call
+
+    cfg = LatencyConfig(warmup=1, min_runs=10, min_seconds=0.05)
+    timed = time_models([model("a"), model("b")], cfg)
+    rounds = timed.rounds
+    assert len(rounds[0]) == len(rounds[1]) >= 2
+    assert [list(t) for t in timed] == [[t for blk in r for t in blk] for r in rounds]
+    timed_order = order[2:]  # after one warm-up call each
+    firsts = []
+    pos = 0
+    for k in range(len(rounds[0])):
+        firsts.append(timed_order[pos])
+        pos += len(rounds[0][k]) + len(rounds[1][k])
+    assert firsts[:4] == ["a", "b", "a", "b"]  # who goes first alternates round by round
