@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +34,13 @@ def latency_stats(times_s: list[float], batch: int, threads: int) -> dict[str, f
     }
 
 
+SESSION_RUNS = 5  # fresh session pairs the speed interval is built from (latency.session_runs)
+
+
 class Timings(list):
     """Per-call wall times, one list per model (a plain list of lists), plus `rounds`:
-    rounds[model][k] is that model's block of calls in the k-th interleaved round."""
+    rounds[model][k] is that model's calls in the k-th unit of interleaving (a block round
+    for time_models, a whole run with fresh sessions for time_runs)."""
 
     rounds: list[list[list[float]]]
 
@@ -43,11 +49,32 @@ def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> Timings:
     """Time several models interleaved, so drift and noise on the host hit them all alike.
 
     Returns one list of per-call wall times per model, in `fns` order; the blocks they came
-    from ride along as `.rounds` for the speed interval (stats.speedup_interval).
+    from ride along as `.rounds`.
     """
     rounds = time_blocks(fns, cfg)
     out = Timings([t for block in blocks for t in block] for blocks in rounds)
     out.rounds = rounds
+    return out
+
+
+def time_runs(
+    make_fns: Callable[[int], list[Callable[[], object]]], cfg: LatencyConfig, runs: int
+) -> Timings:
+    """time_models over `runs` fresh sets of sessions, each with 1/runs of the time budget.
+
+    Two sessions of one model can differ by several percent for as long as they live
+    (where their buffers landed in memory), so blocks within one session pair cannot show
+    that noise; runs with fresh sessions can. Returns the per-call times pooled over runs,
+    with `.rounds[model][run]` holding each run's calls (stats.speedup_interval's input).
+    """
+    share = replace(
+        cfg,
+        min_runs=max(1, math.ceil(cfg.min_runs / runs)),
+        min_seconds=cfg.min_seconds / runs,
+    )
+    per_run = [time_models(make_fns(i), share) for i in range(max(1, runs))]
+    out = Timings([t for run in per_run for t in run[m]] for m in range(len(per_run[0])))
+    out.rounds = [[list(run[m]) for run in per_run] for m in range(len(per_run[0]))]
     return out
 
 
@@ -61,10 +88,14 @@ def time_blocks(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[lis
     """
     block = []
     for fn in fns:
-        t0 = time.perf_counter()
+        warm = []
         for _ in range(max(cfg.warmup, 1)):
+            t0 = time.perf_counter()
             fn()
-        per_call = (time.perf_counter() - t0) / max(cfg.warmup, 1)
+            warm.append(time.perf_counter() - t0)
+        # the median, not the mean: a first session's first calls are slow (thread pool,
+        # allocations), and a block sized from them would hold fewer calls than its twin's
+        per_call = float(np.median(warm))
         block.append(max(1, min(1000, int(0.01 / max(per_call, 1e-7)))))
     rounds: list[list[list[float]]] = [[] for _ in fns]
     runs, spent = [0 for _ in fns], [0.0 for _ in fns]

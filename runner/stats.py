@@ -125,9 +125,13 @@ def paired_t_ci(diff: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
 
 
 def _bootstrap_mean_ci(
-    diff: np.ndarray, confidence: float, n_boot: int, seed: int
+    diff: np.ndarray, confidence: float, n_boot: int, seed: int, expand: bool = False
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of mean(diff), seeded and drawn in chunks to bound memory."""
+    """Percentile bootstrap CI of mean(diff), seeded and drawn in chunks to bound memory.
+
+    expand: Hesterberg's expanded percentile interval, whose tail level solves
+    z = sqrt(n / (n - 1)) * t_{n-1}; it undoes the plain percentile's narrowness at modest n.
+    """
     rng = np.random.default_rng(seed)
     n = diff.size
     per_chunk = max(1, _BOOT_CHUNK // n)
@@ -137,6 +141,8 @@ def _bootstrap_mean_ci(
         idx = rng.integers(0, n, size=(stop - start, n))
         means[start:stop] = diff[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
+    if expand and n > 1:
+        alpha = 1.0 - NormalDist().cdf(math.sqrt(n / (n - 1)) * t_quantile(confidence, n - 1))
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
 
@@ -152,8 +158,8 @@ def paired_delta_ci(
     """CI of mean(cand) - mean(base) from per-sample outcomes on the same samples.
 
     0/1 outcomes (correctness): Tango's score interval (tango_delta_ci), never of zero width.
-    Other outcomes: a paired t interval below SMALL_N samples, else a seeded paired percentile
-    bootstrap; identical continuous outcomes give (0.0, 0.0).
+    Other outcomes: a paired t interval below SMALL_N samples, else a seeded paired expanded
+    percentile bootstrap; identical continuous outcomes give (0.0, 0.0).
     """
     b, c = _paired(base, cand)
     _z(confidence)  # validate early, also for the bootstrap path
@@ -167,7 +173,7 @@ def paired_delta_ci(
         return 0.0, 0.0
     if b.size < SMALL_N:
         return paired_t_ci(c - b, confidence) if b.size > 1 else (float(c[0] - b[0]),) * 2
-    return _bootstrap_mean_ci(c - b, confidence, n_boot, seed)
+    return _bootstrap_mean_ci(c - b, confidence, n_boot, seed, expand=True)
 
 
 def n_to_settle(
@@ -209,11 +215,12 @@ def samples_to_settle(
 def speedup_interval(
     base_blocks: list[list[float]], cand_blocks: list[list[float]], confidence: float = 0.95
 ) -> tuple[float, float] | None:
-    """CI of the speedup from interleaved timing blocks: a t interval over rounds.
+    """CI of the speedup: a t interval over the log ratios of paired medians.
 
-    Round k times the baseline and the candidate back to back; its log ratio of block medians
-    pairs away the host's drift, and the spread across rounds is the timing noise (calls in
-    one block are not independent). None with fewer than two rounds.
+    Entry k of each list is one unit of interleaved timing of both models: a run with fresh
+    sessions (what the pipeline passes: it also catches the lasting difference between two
+    sessions of one model) or a block round within one run. Calls are never treated as
+    independent. None with fewer than two units.
     """
     r = _round_log_ratios(base_blocks, cand_blocks)
     if r.size < 2:
@@ -223,7 +230,7 @@ def speedup_interval(
 
 
 def _round_log_ratios(base_blocks: list[list[float]], cand_blocks: list[list[float]]) -> np.ndarray:
-    """log(median baseline block / median candidate block) per round of interleaved timing."""
+    """log(median baseline / median candidate) per unit (run or round) of interleaved timing."""
     if len(base_blocks) != len(cand_blocks):
         raise ValueError("baseline and candidate need the same number of timing rounds")
     pairs = [
@@ -238,9 +245,8 @@ def blocks_to_settle(
     ci: tuple[float, float], blocks: int, bar: float, confidence: float = 0.95,
     power: float = POWER,
 ) -> int | None:  # fmt: skip
-    """Timing rounds at which a speedup CI would clear `bar` (80 % power), from the CI itself.
-
-    On the log scale the CI is mean +/- t * sd / sqrt(blocks), which gives back sd and mean.
+    """Timing units (runs) at which a speedup CI would clear `bar` (80 % power), from the CI
+    itself: on the log scale it is mean +/- t * sd / sqrt(blocks), which gives back sd and mean.
     """
     if blocks < 2 or ci[0] <= 0 or ci[1] <= 0 or bar <= 0:
         return None

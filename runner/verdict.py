@@ -238,13 +238,13 @@ def speed_call(record: Record, th: Thresholds) -> tuple[str, str]:
         return "none", f"{said}, below the {bar:.2f}x that counts as faster"
     if lo > bar:
         return "gain", f"{said}, above {bar:.2f}x"
-    blocks = (record.get("latency") or {}).get("blocks")
-    need = blocks_to_settle(tuple(ci), blocks, bar, th.confidence) if blocks else None
+    runs = (record.get("latency") or {}).get("session_runs")
+    need = blocks_to_settle(tuple(ci), runs, bar, th.confidence) if runs else None
     settle = (
-        f"about {max(need - blocks, 1)} more timing rounds (~{need} in all, at 80 % power; "
-        "raise latency.min_seconds) would settle it"
+        f"about {max(need - runs, 1)} more fresh-session timing runs (~{need} in all, at 80 % "
+        "power) would settle it"
         if need
-        else "longer timing (latency.min_seconds) would settle it"
+        else "more fresh-session timing runs would settle it"
     )
     return "unsettled", f"speed is inconclusive: {said} straddles the {bar:.2f}x bar; {settle}"
 

@@ -211,17 +211,17 @@ def test_reasons_say_pp_for_accuracy_points_and_relative_percent_for_drops():
      ((1.00, 1.10), "inconclusive", "straddles the 1.05x bar")],
 )  # fmt: skip
 def test_no_gain_only_when_the_speed_interval_lies_below_the_bar(ci, label, words):
-    rec = make_record("int8", drop=0.002, p50=0.06 / 1.05, speedup_ci=ci, blocks=100)
+    rec = make_record("int8", drop=0.002, p50=0.06 / 1.05, speedup_ci=ci, session_runs=5)
     v = verdict(rec)
     assert v.label == label and words in v.reason
 
 
 def test_unsettled_speed_counts_the_timing_rounds_and_keeps_the_metric_view():
-    rec = make_record("int8", drop=0.002, p50=0.06 / 1.06, speedup_ci=(1.02, 1.10), blocks=60)
-    need = blocks_to_settle((1.02, 1.10), 60, 1.05)
+    rec = make_record("int8", drop=0.002, p50=0.06 / 1.06, speedup_ci=(1.02, 1.10), session_runs=5)
+    need = blocks_to_settle((1.02, 1.10), 5, 1.05)
     v = verdict(rec)
     assert v.label == "inconclusive"
-    assert f"about {need - 60} more timing rounds (~{need} in all, at 80 % power" in v.reason
+    assert f"about {need - 5} more fresh-session timing runs (~{need} in all" in v.reason
     assert "on the metric alone: ship" in v.reason
 
 
