@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from runner.results import read
 from runner.stats import paired_delta_ci
 from runner.summarize import load_outcomes, record_problem
-from runner.verdict import MB, Thresholds, Verdict, judge_candidate
+from runner.verdict import MB, OBJECTIVES, Thresholds, Verdict, judge_candidate
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,22 @@ def _ratio(num: Any, den: Any) -> float | None:
     return num / den if ok else None
 
 
+def metric_delta_ci(
+    ma: dict[str, Any], outcomes: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """Paired CI of B's metric minus A's, in the metric's own units, as the record does it.
+
+    Perplexity is exp(mean NLL) of per-token NLLs: the NLL interval [lo, hi] maps to
+    A's perplexity * (exp(lo) - 1, exp(hi) - 1), which contains B - A exactly when the NLL
+    interval contains the mean NLL difference.
+    """
+    lo, hi = paired_delta_ci(*outcomes)
+    if ma.get("name") == "perplexity":
+        base = math.exp(float(np.mean(outcomes[0])))
+        return base * math.expm1(lo), base * math.expm1(hi)
+    return lo, hi
+
+
 def versus(
     a: dict[str, Any],
     b: dict[str, Any],
@@ -89,7 +106,7 @@ def versus(
     )
     if key_a != key_b:
         return [f"cannot compare: A measures {key_a[0]}, B measures {key_b[0]}"], None
-    ci = paired_delta_ci(*outcomes) if outcomes else None
+    ci = metric_delta_ci(ma, outcomes) if outcomes else None
     delta = mb["value"] - ma["value"]
     rel = f" ({delta / abs(ma['value']):+.2%})" if ma["value"] else ""
     how = f"paired, {len(outcomes[0])} samples" if outcomes else "no paired outcomes"
@@ -104,7 +121,8 @@ def versus(
         **b,
         "metric": {**mb, "baseline": ma["value"], "delta_abs": delta,
                    "ci95": list(ci) if ci else None},
-        "speedup": speed, "compression": size,
+        "speedup": speed, "speedup_ci": None, "compression": size,
+        "baseline_peak_rss_bytes": a.get("peak_rss_bytes"),
     }  # fmt: skip
     return lines, judge_candidate(as_candidate, th, outcomes=outcomes)
 
@@ -127,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ship-below", type=float, default=0.01)
     p.add_argument("--qat-below", type=float, default=0.03)
     p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
+    p.add_argument("--objective", choices=list(OBJECTIVES), default="latency")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        th = Thresholds(args.ship_below, args.qat_below, min_speedup=args.min_speedup)
+        th = Thresholds(
+            args.ship_below, args.qat_below, min_speedup=args.min_speedup, objective=args.objective
+        )
         (a, oa), (b, ob) = load(args.a), load(args.b)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

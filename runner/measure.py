@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,30 +34,83 @@ def latency_stats(times_s: list[float], batch: int, threads: int) -> dict[str, f
     }
 
 
-def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[list[float]]:
+SESSION_RUNS = 5  # fresh session pairs the speed interval is built from (latency.session_runs)
+
+
+class Timings(list):
+    """Per-call wall times, one list per model (a plain list of lists), plus `rounds`:
+    rounds[model][k] is that model's calls in the k-th unit of interleaving (a block round
+    for time_models, a whole run with fresh sessions for time_runs)."""
+
+    rounds: list[list[list[float]]]
+
+
+def time_models(fns: list[Callable[[], object]], cfg: LatencyConfig) -> Timings:
     """Time several models interleaved, so drift and noise on the host hit them all alike.
 
+    Returns one list of per-call wall times per model, in `fns` order; the blocks they came
+    from ride along as `.rounds`.
+    """
+    rounds = time_blocks(fns, cfg)
+    out = Timings([t for block in blocks for t in block] for blocks in rounds)
+    out.rounds = rounds
+    return out
+
+
+def time_runs(
+    make_fns: Callable[[int], list[Callable[[], object]]], cfg: LatencyConfig, runs: int
+) -> Timings:
+    """time_models over `runs` fresh sets of sessions, each with 1/runs of the time budget.
+
+    Two sessions of one model can differ by several percent for as long as they live
+    (where their buffers landed in memory), so blocks within one session pair cannot show
+    that noise; runs with fresh sessions can. Returns the per-call times pooled over runs,
+    with `.rounds[model][run]` holding each run's calls (stats.speedup_interval's input).
+    """
+    share = replace(
+        cfg,
+        min_runs=max(1, math.ceil(cfg.min_runs / runs)),
+        min_seconds=cfg.min_seconds / runs,
+    )
+    per_run = [time_models(make_fns(i), share) for i in range(max(1, runs))]
+    out = Timings([t for run in per_run for t in run[m]] for m in range(len(per_run[0])))
+    out.rounds = [[list(run[m]) for run in per_run] for m in range(len(per_run[0]))]
+    return out
+
+
+def time_blocks(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[list[list[float]]]:
+    """Interleaved timing kept by round: result[model][round] is that model's block of calls.
+
     After `warmup` untimed calls each, the models take turns in blocks of about 10 ms of calls
-    until every one has at least `min_runs` calls and `min_seconds` of timed work.
+    until every one has at least `min_runs` calls and `min_seconds` of timed work. Every other
+    round runs the models in reverse order, so going first or second favours none of them;
+    the spread of per-round ratios is what the speed interval is built from.
     """
     block = []
     for fn in fns:
-        t0 = time.perf_counter()
+        warm = []
         for _ in range(max(cfg.warmup, 1)):
+            t0 = time.perf_counter()
             fn()
-        per_call = (time.perf_counter() - t0) / max(cfg.warmup, 1)
+            warm.append(time.perf_counter() - t0)
+        # the median, not the mean: a first session's first calls are slow (thread pool,
+        # allocations), and a block sized from them would hold fewer calls than its twin's
+        per_call = float(np.median(warm))
         block.append(max(1, min(1000, int(0.01 / max(per_call, 1e-7)))))
-    times: list[list[float]] = [[] for _ in fns]
-    spent = [0.0 for _ in fns]
-    while min(len(t) for t in times) < cfg.min_runs or min(spent) < cfg.min_seconds:
-        for i, fn in enumerate(fns):
+    rounds: list[list[list[float]]] = [[] for _ in fns]
+    runs, spent = [0 for _ in fns], [0.0 for _ in fns]
+    while min(runs) < cfg.min_runs or min(spent) < cfg.min_seconds:
+        order = range(len(fns)) if len(rounds[0]) % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            times = []
             for _ in range(block[i]):
                 t0 = time.perf_counter()
-                fn()
-                dt = time.perf_counter() - t0
-                times[i].append(dt)
-                spent[i] += dt
-    return times
+                fns[i]()
+                times.append(time.perf_counter() - t0)
+            rounds[i].append(times)
+            runs[i] += len(times)
+            spent[i] += sum(times)
+    return rounds
 
 
 def session_runner(session, x) -> Callable[[], object]:

@@ -238,23 +238,37 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
 
 def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
     """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
+    from runner.stats import speedup_interval
+
     sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
     log.info(
         "latency: timing baseline and candidate (batch %d, %d thread(s))",
         cfg.target.batch,
         cfg.target.threads,
     )
-    base_session = make_session(base.onnx_path, cfg.target)
-    fns = [measure.session_runner(base_session, sample), measure.session_runner(session, sample)]
-    t_base, t_cand = measure.time_models(fns, cfg.latency)
+    onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
+
+    def fns(run: int) -> list:  # fresh sessions each run, made in alternating order
+        made = [lambda: make_session(base.onnx_path, cfg.target), lambda: session]
+        if run > 0 and onnx:  # a torch candidate (torchao) cannot be rebuilt: it is kept
+            made[1] = lambda: make_session(artifact, cfg.target)
+        order = (0, 1) if run % 2 == 0 else (1, 0)
+        sessions = {i: made[i]() for i in order}
+        return [measure.session_runner(sessions[i], sample) for i in (0, 1)]
+
+    runs = getattr(cfg.latency, "session_runs", measure.SESSION_RUNS)
+    timed = measure.time_runs(fns, cfg.latency, runs)
+    t_base, t_cand = timed
     lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
     lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
+    speedup_ci = speedup_interval(*timed.rounds)  # t interval over the runs' p50 ratios
+    lat["session_runs"] = len(timed.rounds[0])
     size = model_size(artifact)
-    onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
     record.update(
         latency=lat,
         baseline_latency=lat_base,
         speedup=lat_base["p50_ms"] / lat["p50_ms"],
+        speedup_ci=list(speedup_ci) if speedup_ci else None,
         size_bytes=size,
         baseline_size_bytes=base.info["size_bytes"],
         compression=base.info["size_bytes"] / size,

@@ -8,11 +8,14 @@ library's normal quantile); no I/O.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
 
 _BOOT_CHUNK = 1_000_000  # bootstrap index entries drawn per chunk, to bound memory
+SMALL_N = 30  # below this many paired samples a paired t interval replaces the bootstrap
+POWER = 0.8  # the power "N more samples would settle it" promises
 
 
 def _z(confidence: float) -> float:
@@ -54,23 +57,81 @@ def wilson_interval(successes: int, trials: int, z: float) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def mcnemar_delta_ci(n10: int, n01: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """CI of the paired accuracy delta (n01 - n10) / n from the discordant-pair counts.
+def _tango_score(delta: float, n10: int, n01: int, n: int) -> float:
+    """Tango's score statistic for H0: p01 - p10 = delta (nuisance p10 at its restricted MLE)."""
+    b = (n10 + n01) - delta * (2 * n + n10 - n01)
+    disc = max(0.0, b * b + 8.0 * n * n10 * delta * (1.0 - delta))
+    p10 = (b + math.sqrt(disc)) / (4.0 * n)
+    var = n * (2.0 * p10 + delta - delta * delta)
+    num = n01 - n10 - n * delta
+    if var <= 0.0:
+        return 0.0 if num == 0 else math.copysign(math.inf, num)
+    return num / math.sqrt(var)
 
-    Conditional on the d = n01 + n10 discordant pairs, n01 ~ Binomial(d, p) (McNemar's view);
-    a Wilson score interval [p_lo, p_hi] on p maps to delta = (2p - 1) * d / n.
+
+def _bisect(f, lo: float, hi: float, iters: int = 80) -> float:
+    """Root of a function that changes sign once on [lo, hi] (f(lo) > 0 > f(hi))."""
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def tango_delta_ci(n10: int, n01: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Tango's score CI of the paired accuracy delta (n01 - n10) / n (candidate - baseline).
+
+    Unconditional: it inverts the score test over all n pairs, so the chance variation in the
+    number of discordant pairs counts, and zero disagreements still give a non-zero width
+    (Tango 1998, Stat Med 17:891-908, corrected 1999). n10: baseline right, candidate wrong.
     """
-    d = n01 + n10
-    if d == 0:
-        return 0.0, 0.0
-    p_lo, p_hi = wilson_interval(n01, d, _z(confidence))
-    return (2 * p_lo - 1) * d / n, (2 * p_hi - 1) * d / n
+    if n <= 0 or n10 < 0 or n01 < 0 or n10 + n01 > n:
+        raise ValueError(f"need 0 <= n10 + n01 <= n and n > 0, got {n10}, {n01}, {n}")
+    z, est = _z(confidence), (n01 - n10) / n
+    eps = 1e-12
+    lo = (
+        -1.0
+        if est <= -1.0
+        else _bisect(lambda d: _tango_score(d, n10, n01, n) - z, -1.0 + eps, est)
+    )
+    hi = 1.0 if est >= 1.0 else _bisect(lambda d: _tango_score(d, n10, n01, n) + z, est, 1.0 - eps)
+    return lo, hi
+
+
+@lru_cache(maxsize=256)
+def t_quantile(confidence: float, df: int) -> float:
+    """Two-sided Student-t quantile, by bisection on the numerically integrated density.
+
+    numpy and the standard library only (no scipy): accurate to about 1e-6 for df >= 1.
+    """
+    _z(confidence)
+    if df < 1:
+        raise ValueError(f"a t quantile needs df >= 1, got {df}")
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def mass(x: float) -> float:  # P(0 < T < x)
+        t = np.linspace(0.0, x, 20001)
+        return float(np.trapezoid(np.exp(log_c - (df + 1) / 2 * np.log1p(t * t / df)), t))
+
+    return _bisect(lambda x: confidence / 2 - mass(x), 0.0, 1000.0, iters=60)
+
+
+def paired_t_ci(diff: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t CI of mean(diff): the small-sample interval the percentile bootstrap is not."""
+    d = np.asarray(diff, dtype=np.float64).ravel()
+    if d.size < 2:
+        raise ValueError("a paired t interval needs at least two samples")
+    half = t_quantile(confidence, d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    return float(d.mean() - half), float(d.mean() + half)
 
 
 def _bootstrap_mean_ci(
-    diff: np.ndarray, confidence: float, n_boot: int, seed: int
+    diff: np.ndarray, confidence: float, n_boot: int, seed: int, expand: bool = False
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of mean(diff), seeded and drawn in chunks to bound memory."""
+    """Percentile bootstrap CI of mean(diff), seeded and drawn in chunks to bound memory.
+
+    expand: Hesterberg's expanded percentile interval, whose tail level solves
+    z = sqrt(n / (n - 1)) * t_{n-1}; it undoes the plain percentile's narrowness at modest n.
+    """
     rng = np.random.default_rng(seed)
     n = diff.size
     per_chunk = max(1, _BOOT_CHUNK // n)
@@ -80,6 +141,8 @@ def _bootstrap_mean_ci(
         idx = rng.integers(0, n, size=(stop - start, n))
         means[start:stop] = diff[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
+    if expand and n > 1:
+        alpha = 1.0 - NormalDist().cdf(math.sqrt(n / (n - 1)) * t_quantile(confidence, n - 1))
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
 
@@ -94,20 +157,38 @@ def paired_delta_ci(
 ) -> tuple[float, float]:
     """CI of mean(cand) - mean(base) from per-sample outcomes on the same samples.
 
-    0/1 outcomes (correctness) use the conditional-Wilson McNemar interval (mcnemar_delta_ci);
-    anything else a seeded paired percentile bootstrap. Identical outcomes give (0.0, 0.0).
+    0/1 outcomes (correctness): Tango's score interval (tango_delta_ci), never of zero width.
+    Other outcomes: a paired t interval below SMALL_N samples, else a seeded paired expanded
+    percentile bootstrap; identical continuous outcomes give (0.0, 0.0).
     """
     b, c = _paired(base, cand)
     _z(confidence)  # validate early, also for the bootstrap path
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
-    if np.array_equal(b, c):
-        return 0.0, 0.0
     if _is_binary(b) and _is_binary(c):
         n10 = int(np.sum((b == 1) & (c == 0)))
         n01 = int(np.sum((b == 0) & (c == 1)))
-        return mcnemar_delta_ci(n10, n01, b.size, confidence)
-    return _bootstrap_mean_ci(c - b, confidence, n_boot, seed)
+        return tango_delta_ci(n10, n01, b.size, confidence)
+    if np.array_equal(b, c):
+        return 0.0, 0.0
+    if b.size < SMALL_N:
+        return paired_t_ci(c - b, confidence) if b.size > 1 else (float(c[0] - b[0]),) * 2
+    return _bootstrap_mean_ci(c - b, confidence, n_boot, seed, expand=True)
+
+
+def n_to_settle(
+    sd: float, gap: float, confidence: float = 0.95, power: float = POWER
+) -> int | None:
+    """Sample size at which a two-sided test at `confidence` detects `gap` with `power`.
+
+    n = ((z_{1-a/2} + z_{power}) * sd / gap)^2; None when sd or gap is 0.
+    """
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    if sd <= 0.0 or gap == 0.0:
+        return None
+    z = _z(confidence) + NormalDist().inv_cdf(power)
+    return max(2, math.ceil((z * sd / abs(gap)) ** 2))
 
 
 def samples_to_settle(
@@ -115,22 +196,63 @@ def samples_to_settle(
     cand: np.ndarray,
     threshold_abs: float,
     confidence: float = 0.95,
+    power: float = POWER,
 ) -> int | None:
-    """Total validation samples whose CI of the delta would no longer straddle threshold_abs.
+    """Total validation samples at which the delta's CI would clear threshold_abs (80 % power).
 
-    Normal approximation with the observed per-sample spread of the paired difference:
-    n = (z * sd / |delta - threshold|)^2. None when delta sits exactly on the threshold or
-    the difference has no variance (more samples of the same kind cannot settle it).
+    Normal approximation with the observed per-sample spread of the paired difference and the
+    observed gap between delta and threshold (n_to_settle). None when delta sits exactly on
+    the threshold or the difference has no variance (more samples cannot settle it).
     """
     b, c = _paired(base, cand)
     diff = c - b
     if diff.size < 2:
         return None
-    sd = float(np.std(diff, ddof=1))
-    gap = abs(float(diff.mean()) - threshold_abs)
-    if sd == 0.0 or gap == 0.0:
+    gap = float(diff.mean()) - threshold_abs
+    return n_to_settle(float(np.std(diff, ddof=1)), gap, confidence, power)
+
+
+def speedup_interval(
+    base_blocks: list[list[float]], cand_blocks: list[list[float]], confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """CI of the speedup: a t interval over the log ratios of paired medians.
+
+    Entry k of each list is one unit of interleaved timing of both models: a run with fresh
+    sessions (what the pipeline passes: it also catches the lasting difference between two
+    sessions of one model) or a block round within one run. Calls are never treated as
+    independent. None with fewer than two units.
+    """
+    r = _round_log_ratios(base_blocks, cand_blocks)
+    if r.size < 2:
         return None
-    return max(1, math.ceil((_z(confidence) * sd / gap) ** 2))
+    lo, hi = paired_t_ci(r, confidence)
+    return math.exp(lo), math.exp(hi)
+
+
+def _round_log_ratios(base_blocks: list[list[float]], cand_blocks: list[list[float]]) -> np.ndarray:
+    """log(median baseline / median candidate) per unit (run or round) of interleaved timing."""
+    if len(base_blocks) != len(cand_blocks):
+        raise ValueError("baseline and candidate need the same number of timing rounds")
+    pairs = [
+        (np.median(b), np.median(c))
+        for b, c in zip(base_blocks, cand_blocks, strict=True)
+        if b and c
+    ]
+    return np.array([math.log(b / c) for b, c in pairs if b > 0 and c > 0])
+
+
+def blocks_to_settle(
+    ci: tuple[float, float], blocks: int, bar: float, confidence: float = 0.95,
+    power: float = POWER,
+) -> int | None:  # fmt: skip
+    """Timing units (runs) at which a speedup CI would clear `bar` (80 % power), from the CI
+    itself: on the log scale it is mean +/- t * sd / sqrt(blocks), which gives back sd and mean.
+    """
+    if blocks < 2 or ci[0] <= 0 or ci[1] <= 0 or bar <= 0:
+        return None
+    log_lo, log_hi = math.log(ci[0]), math.log(ci[1])
+    sd = (log_hi - log_lo) / 2 / t_quantile(confidence, blocks - 1) * math.sqrt(blocks)
+    return n_to_settle(sd, (log_lo + log_hi) / 2 - math.log(bar), confidence, power)
 
 
 def mean_ci(x: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:

@@ -177,13 +177,17 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
     delta = value - base if m.get("delta_abs") is None else _num(m["delta_abs"])
     lo, hi = (_num(c) for c in (m.get("ci95") or (None, None)))
     pct = 100 / abs(base) if base else math.nan
+    spd_ci = rec.get("speedup_ci") or (None, None)
     return {
         **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
         "metric_name": m.get("name"), "higher_is_better": m.get("higher_is_better", True),
         "metric": value, "baseline_metric": base, "delta_abs": delta,
         "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
         "ci": "-" if math.isnan(lo * pct) else f"[{lo * pct:+.2f},{hi * pct:+.2f}]",
-        "p50_ms": _num(lat.get("p50_ms")), "speedup": _num(rec.get("speedup")),
+        "p50_ms": _num(lat.get("p50_ms")),
+        # the baseline row is FP32 timed against itself: shown as 1.00, its interval kept
+        "speedup": 1.0 if v.label == "baseline" else _num(rec.get("speedup")),
+        "speedup_ci_lo": _num(spd_ci[0]), "speedup_ci_hi": _num(spd_ci[1]),
         "size_mb": _num(rec.get("size_bytes")) / MB, "compression": _num(rec.get("compression")),
         "peak_mem_mb": _num(rec.get("peak_rss_bytes")) / MB, "status": rec["status"],
         "verdict": v.label, "risky_int4": v.risky_int4, "reason": v.reason,
@@ -191,10 +195,16 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
     }  # fmt: skip
 
 
-def build_table(records: list[tuple[Path, dict]], th: Thresholds) -> pd.DataFrame:
-    """One row per job (index = position in records) with verdict and Pareto marks."""
+def build_table(
+    records: list[tuple[Path, dict]], th: Thresholds, objective: str | None = None
+) -> pd.DataFrame:
+    """One row per job (index = position in records) with verdict and Pareto marks; verdicts
+    judge the gain on `objective` (default: th.objective)."""
+    from dataclasses import replace
+
     if not records:
         return pd.DataFrame()
+    th = replace(th, objective=objective) if objective else th
     sweep = [rec for _, rec in records]
     df = pd.DataFrame([_row(path, rec, sweep, th) for path, rec in records])
     df.insert(0, "row", range(1, len(df) + 1))
@@ -434,7 +444,7 @@ def summarize(
     if not root.is_dir():
         log.warning("%s is not a directory: nothing to summarize", root)
     records, garbage = load_records(root) if root.is_dir() else ([], [])
-    s = Summary(root, build_table(records, th), garbage, notes=sample_notes(records))
+    s = Summary(root, build_table(records, th, objective), garbage, notes=sample_notes(records))
     if len(s.table):
         s.table["warnings"] = [_warnings(rec) for _, rec in records]
     for keys, group in s.table.groupby(list(GROUP), sort=False) if len(s.table) else []:

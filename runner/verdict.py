@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runner.stats import samples_to_settle
+from runner.stats import blocks_to_settle, samples_to_settle
 
 LABELS = (
     "ship",
@@ -30,6 +30,8 @@ LABELS = (
 PARTIAL_BELOW = 0.9  # a quantized_fraction under this is called out in the reason
 MB = 1_000_000  # megabyte as the size and memory columns and budgets count it (decimal)
 Record = Mapping[str, Any]
+OBJECTIVES = {"latency": "p50_ms", "size": "size_mb", "memory": "peak_mem_mb"}
+PP_METRICS = ("accuracy",)  # metrics that are proportions: their deltas read in pp
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,20 @@ class Thresholds:
     ship_below: float = 0.01
     qat_below: float = 0.03
     confidence: float = 0.95
-    # Below this speedup a candidate is not faster in any way that survives timing noise.
+    # A gain: the speedup's interval above this (and, under objective size or memory, the
+    # size or memory ratio at least this). Interval below it: no gain; across it: unsettled.
     min_speedup: float = 1.05
+    objective: str = "latency"  # what a candidate must gain on: latency | size | memory
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ship_below <= self.qat_below:
             raise ValueError(
                 f"thresholds need 0 <= ship_below <= qat_below, got "
                 f"ship_below={self.ship_below}, qat_below={self.qat_below}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective={self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}"
             )
 
 
@@ -107,8 +115,13 @@ def budget_problem(record: Record) -> str | None:
 
 
 def pct(x: float) -> str:
-    """A relative quantity as a short percentage string."""
-    return f"{100 * x:.2f}%"
+    """A relative quantity as a short percentage string, e.g. '0.19 relative %'."""
+    return f"{100 * x:.2f} relative %"
+
+
+def _bar(t: float) -> str:
+    """A relative threshold as '1 %' (thresholds are relative drops)."""
+    return f"{100 * t:g} %"
 
 
 def _qat_comparison(record: Record, drop: float, sweep: Iterable[Record], th: Thresholds) -> str:
@@ -133,23 +146,47 @@ def _qat_comparison(record: Record, drop: float, sweep: Iterable[Record], th: Th
     return "the sweep ran no QAT for this combination: add method=qat"
 
 
+def outcome_threshold(metric: Record, drop: float) -> tuple[float, float, float]:
+    """A relative-drop threshold in the per-sample outcomes' units: (threshold on
+    mean(cand - base), the outcomes' expected baseline mean, their expected candidate mean).
+
+    Perplexity is exp(mean NLL) of per-token NLLs: a rise by `drop` is log(1 + drop) in NLL.
+    """
+    value, base = float(metric["value"]), float(metric["baseline"])
+    if str(metric.get("name")) == "perplexity" and value > 0 and base > 0:
+        return math.log1p(drop), math.log(base), math.log(value)
+    sign = -1.0 if metric.get("higher_is_better", True) else 1.0
+    return sign * drop * abs(base), base, value
+
+
 def _settle_text(
     record: Record, threshold: float, outcomes: tuple[np.ndarray, np.ndarray] | None, conf: float
 ) -> str:
     """'about N more validation samples would settle it', when the outcomes allow counting."""
     m = record["metric"]
+    unit = "scored tokens" if m.get("name") == "perplexity" else "validation samples"
     if outcomes is not None:
         b, c = (np.asarray(a, dtype=float) for a in outcomes)
+        thr, b_mean, c_mean = outcome_threshold(m, threshold)
         same_scale = b.size == c.size and b.size > 0
-        same_scale = same_scale and math.isclose(b.mean(), m["baseline"], rel_tol=1e-3)
-        same_scale = same_scale and math.isclose(c.mean(), m["value"], rel_tol=1e-3)
+        same_scale = same_scale and math.isclose(b.mean(), b_mean, rel_tol=1e-3, abs_tol=1e-9)
+        same_scale = same_scale and math.isclose(c.mean(), c_mean, rel_tol=1e-3, abs_tol=1e-9)
         if same_scale:
-            sign = -1.0 if m.get("higher_is_better", True) else 1.0
-            need = samples_to_settle(b, c, sign * threshold * abs(m["baseline"]), conf)
+            need = samples_to_settle(b, c, thr, conf)
             if need is not None:
                 more = max(need - b.size, 1)
-                return f"about {more} more validation samples (~{need} in all) would settle it"
-    return "more validation samples would settle it"
+                return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
+    return f"more {unit} would settle it"
+
+
+def _change(m: Record, drop: float) -> str:
+    """'accuracy 0.8983 vs 0.9 baseline, -0.17 pp (0.19 relative % drop)'."""
+    delta = m["value"] - m["baseline"]
+    pp = m.get("name") in PP_METRICS
+    absolute = f"{100 * delta:+.2f} pp" if pp else f"{delta:+.4g}"
+    word = "drop" if drop > 0 else "gain" if drop < 0 else "change"
+    head = f"{m.get('name', 'metric')} {m['value']:.4g} vs {m['baseline']:.4g} baseline"
+    return f"{head}, {absolute} ({pct(abs(drop))} {word})"
 
 
 def _by_drop(
@@ -161,23 +198,74 @@ def _by_drop(
     name = m.get("name", "metric")
     if drop is None:
         return "inconclusive", f"the baseline {name} is 0, so a relative drop is undefined"
-    change = f"a {pct(abs(drop))} {'drop' if drop >= 0 else 'gain'}"
-    head = f"{name} {m['value']:.4g} vs {m['baseline']:.4g} baseline, {change}"
+    head = _change(m, drop)
     ci = drop_interval(m)
     straddled = [t for t in (th.ship_below, th.qat_below) if ci and ci[0] < t < ci[1]]
     if straddled:
         t = min(straddled, key=lambda t: abs(t - drop))
         settle = _settle_text(record, t, outcomes, th.confidence)
         return "inconclusive", (
-            f"{head}, but its {th.confidence:.0%} CI [{pct(ci[0])}, {pct(ci[1])}] straddles the "
-            f"{pct(t)} threshold: {settle}"
+            f"{head}, but its {th.confidence:.0%} CI of the drop [{100 * ci[0]:.2f}, "
+            f"{100 * ci[1]:.2f}] relative % straddles the {_bar(t)} threshold: {settle}"
         )
     if drop < th.ship_below:
-        return "ship", f"{head}, below the {pct(th.ship_below)} ship threshold"
+        loss = "no loss" if drop <= 0 else "a small loss"
+        return "ship", f"{loss}: {head}, within the {_bar(th.ship_below)} ship threshold"
     if drop <= th.qat_below:
-        band = f"between {pct(th.ship_below)} and {pct(th.qat_below)}"
+        band = f"between the {_bar(th.ship_below)} and {_bar(th.qat_below)} thresholds"
         return "try QAT", f"{head}, {band}: {_qat_comparison(record, drop, sweep, th)}"
-    return "stay FP16", f"{head}, above {pct(th.qat_below)}: stay FP16 or use bigger hardware"
+    return "stay FP16", (
+        f"{head}, above the {_bar(th.qat_below)} threshold: stay FP16 or use bigger hardware"
+    )
+
+
+def speed_call(record: Record, th: Thresholds) -> tuple[str, str]:
+    """('gain' | 'none' | 'unsettled' | 'unknown', why) from the speedup and its interval.
+
+    No gain only when the whole interval lies below min_speedup, a gain only when it lies
+    above; records without an interval (older ones, compare across processes) use the point.
+    """
+    s, ci = record.get("speedup"), record.get("speedup_ci")
+    bar = th.min_speedup
+    if s is None:
+        return "unknown", "no speed measured"
+    if not ci or any(v is None for v in ci):
+        verdict_ = "none" if s < bar else "gain"
+        return verdict_, f"{s:.2f}x the baseline's speed (no timing interval), bar {bar:.2f}x"
+    lo, hi = ci
+    said = f"{s:.2f}x the baseline's speed ({th.confidence:.0%} CI [{lo:.2f}, {hi:.2f}]x)"
+    if hi < bar:
+        return "none", f"{said}, below the {bar:.2f}x that counts as faster"
+    if lo > bar:
+        return "gain", f"{said}, above {bar:.2f}x"
+    runs = (record.get("latency") or {}).get("session_runs")
+    need = blocks_to_settle(tuple(ci), runs, bar, th.confidence) if runs else None
+    settle = (
+        f"about {max(need - runs, 1)} more fresh-session timing runs (~{need} in all, at 80 % "
+        "power) would settle it"
+        if need
+        else "more fresh-session timing runs would settle it"
+    )
+    return "unsettled", f"speed is inconclusive: {said} straddles the {bar:.2f}x bar; {settle}"
+
+
+def leaner(record: Record, th: Thresholds) -> str | None:
+    """Under objective size or memory: why the candidate gains on it without being slower."""
+    if th.objective == "latency":
+        return None
+    if th.objective == "size":
+        ratio, what = record.get("compression"), "smaller"
+    else:
+        peak, base = record.get("peak_rss_bytes"), record.get("baseline_peak_rss_bytes")
+        ratio, what = (base / peak if peak and base else None), "leaner in peak memory"
+    if ratio is None or ratio < th.min_speedup:
+        return None
+    s, ci = record.get("speedup"), record.get("speedup_ci")
+    slower = ci[1] < 1.0 if ci and ci[1] is not None else s is not None and s < 1.0
+    if slower:
+        return None
+    speed = f"{s:.2f}x" if s is not None else "unmeasured"
+    return f"{ratio:.2f}x {what} and not slower (speed {speed})"
 
 
 def judge_candidate(
@@ -187,7 +275,8 @@ def judge_candidate(
     sweep: Iterable[Record] = (),
     outcomes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Verdict:
-    """Judge an ok candidate against its baseline: budget, speed, then the metric drop."""
+    """Judge an ok candidate: budget, then the objective's gain (speed or size/memory), then
+    the metric drop."""
     th = thresholds or Thresholds()
     risky = is_risky_int4(record)
     m = record.get("metric") or {}
@@ -195,14 +284,11 @@ def judge_candidate(
         label, reason = "inconclusive", "the record has no metric value to judge"
     elif (problem := budget_problem(record)) is not None:
         label, reason = "does not fit", problem
-    elif record.get("speedup") is not None and record["speedup"] < th.min_speedup:
-        label = "no gain"
-        reason = (
-            f"{record['speedup']:.2f}x the baseline's speed, under the {th.min_speedup:.2f}x "
-            "that counts as faster: no gain"
-        )
-    else:
+    elif (lean := leaner(record, th)) is not None:
         label, reason = _by_drop(record, th, sweep, outcomes)
+        reason = f"{lean}; {reason}"
+    else:
+        label, reason = _by_speed(record, th, sweep, outcomes)
     share = record.get("quantized_fraction")
     if share is not None and share < PARTIAL_BELOW:
         precision = (record.get("axes") or {}).get("precision")
@@ -211,6 +297,20 @@ def judge_candidate(
         task = record.get("task") or "this"
         reason += f"; INT4 on a {task} task is risky: prefer INT8 + pruning"
     return Verdict(label, reason[0].upper() + reason[1:] + ".", risky)
+
+
+def _by_speed(
+    record: Record, th: Thresholds, sweep: Iterable[Record], outcomes: Any
+) -> tuple[str, str]:
+    """No gain when the speed interval lies below the bar, inconclusive when it straddles
+    (saying what the metric alone would say), else the metric decides."""
+    call, why = speed_call(record, th)
+    if call == "none":
+        return "no gain", f"{why}: no gain"
+    label, reason = _by_drop(record, th, sweep, outcomes)
+    if call == "unsettled":
+        return "inconclusive", f"{why}; on the metric alone: {label} ({reason})"
+    return label, reason
 
 
 def verdict(
@@ -257,26 +357,102 @@ def pareto_front(
     return pd.Series(on_front, index=df.index, name=f"pareto_{cost_col}", dtype=bool)
 
 
-OBJECTIVES = {"latency": "p50_ms", "size": "size_mb", "memory": "peak_mem_mb"}
+PRECISION_RANK = {"fp32": 4, "bf16": 3, "fp16": 3, "int8": 2, "int4": 1}
+COST_TOLERANCE = {"size": 0.01, "memory": 0.05}  # size/memory have no interval: a band
+
+
+def _cost_interval(pool: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's objective cost as an interval, lower is better: 1/speedup from speedup_ci
+    for latency (p50 without one), size or memory within COST_TOLERANCE."""
+    cost = _column(pool, OBJECTIVES[objective])
+    if objective != "latency":
+        tol = COST_TOLERANCE[objective]
+        return cost * (1 - tol), cost * (1 + tol)
+    if {"speedup_ci_lo", "speedup_ci_hi"} <= set(pool):
+        lo, hi = _column(pool, "speedup_ci_lo"), _column(pool, "speedup_ci_hi")
+        if np.isfinite(lo).all() and np.isfinite(hi).all() and (lo > 0).all():
+            return 1.0 / hi, 1.0 / lo
+    return cost, cost
+
+
+def _metric_interval(pool: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's metric interval (baseline + delta CI), oriented so that higher is better."""
+    point = _column(pool, "metric")
+    ends = []
+    for col in ("ci_lo_abs", "ci_hi_abs"):
+        end = _column(pool, col) + _column(pool, "baseline_metric") if col in pool else point
+        ends.append(np.where(np.isfinite(end), end, point))
+    lo, hi = ends
+    return (lo, hi) if pool.higher_is_better.iloc[0] else (-hi, -lo)
+
+
+def _clearly_beaten(ships: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise: beaten[i, j] when row j beats row i beyond both intervals (cost first, then
+    metric among equals), and close[i, j] when neither interval separates them."""
+    c_lo, c_hi = _cost_interval(ships, objective)
+    m_lo, m_hi = _metric_interval(ships)
+    cheaper = c_hi[None, :] < c_lo[:, None]
+    better = m_lo[None, :] > m_hi[:, None]
+    cost_close = ~cheaper & ~cheaper.T
+    close = cost_close & ~better & ~better.T
+    return cheaper | (cost_close & better), close
+
+
+def _contenders(ships: pd.DataFrame, on_front: np.ndarray, objective: str) -> pd.DataFrame:
+    """The front's ship rows plus those no interval separates from one of them, less any row
+    another contender beats beyond its intervals: what remains is a tie."""
+    beaten, close = _clearly_beaten(ships, objective)
+    pool = on_front | (close[:, on_front].any(axis=1) if on_front.any() else True)
+    keep = pool & ~(beaten & pool[None, :]).any(axis=1)
+    return ships[keep] if keep.any() else ships[pool]  # a cycle of wide intervals: all tie
+
+
+def _preferred(tied: pd.DataFrame, objective: str) -> Any:
+    """The tie rule: PTQ over QAT, then the higher precision, then cost, metric and run key."""
+    sign = -1.0 if tied.higher_is_better.iloc[0] else 1.0
+    get = tied.get
+    ranked = tied.assign(
+        _qat=(get("method", pd.Series("ptq", tied.index)) != "ptq").astype(int),
+        _prec=-get("precision", pd.Series("", tied.index)).map(PRECISION_RANK).fillna(0),
+        _cost=_column(tied, OBJECTIVES[objective]),
+        _m=sign * tied.metric,
+        _key=get("run_key", pd.Series("", tied.index)).astype(str),
+    )
+    return ranked.sort_values(["_qat", "_prec", "_cost", "_m", "_key"]).index[0]
 
 
 def recommend(group: pd.DataFrame, objective: str = "latency") -> tuple[Any, str]:
-    """Index of a group's best Pareto-optimal ship row for the objective, else of its baseline.
+    """Index of a group's recommended row for the objective, and why; (None, why) when none.
 
-    `group` is summary-table rows of one (model, dataset, target): columns verdict, metric,
-    higher_is_better, p50_ms and the objective's cost with its pareto_<cost> marks. Returns
-    (index or None when nothing ships and there is no baseline row, why).
+    `group` is summary-table rows of one (model, dataset, target). Only ok "ship" rows are
+    candidates, those on the objective's Pareto front first; among rows no interval separates
+    (metric CI, speed CI, or size/memory within a small band) PTQ beats QAT, then the higher
+    precision wins, so reruns agree. Nothing ships: the ok FP32 PTQ baseline row, if any.
     """
-    cost = OBJECTIVES[objective]
-    ships = group[group.verdict == "ship"]
-    on_front = ships[ships[f"pareto_{cost}"].astype(bool)]
-    pool = on_front if len(on_front) else ships
-    if len(pool):
-        sign = -1.0 if pool.higher_is_better.iloc[0] else 1.0
-        ranked = pool.assign(_m=sign * pool.metric).sort_values([cost, "_m", "p50_ms"])
-        best = ranked.index[0]
-        return best, f"the {objective}-best Pareto-optimal ship candidate. {pool.reason[best]}"
+    ok = group.status == "ok" if "status" in group else pd.Series(True, group.index)
+    ships = group[(group.verdict == "ship") & ok]
+    if len(ships):
+        on_front = ships[f"pareto_{OBJECTIVES[objective]}"].astype(bool).to_numpy()
+        tied = _contenders(ships, on_front, objective)
+        best = _preferred(tied, objective)
+        if not on_front.any():
+            where = f"no ship candidate is on the {objective} Pareto front; the {objective}-best"
+            where += " ship candidate"
+        elif on_front[ships.index.get_loc(best)]:
+            where = f"the {objective}-best Pareto-optimal ship candidate"
+        else:
+            where = f"a ship candidate within its intervals of the {objective} Pareto front"
+        if len(tied) > 1:
+            where += (
+                f" ({len(tied) - 1} other(s) not separated from it by the metric or "
+                f"{objective} interval: PTQ before QAT, then the higher precision)"
+            )
+        return best, f"{where}. {ships.reason[best]}"
     counts = ", ".join(f"{n} {label}" for label, n in group.verdict.value_counts().items())
-    base = group.index[group.verdict == "baseline"]
-    why = f"nothing ships ({counts}): keep the FP32 PTQ baseline"
-    return (base[0], why) if len(base) else (None, f"{why} (the sweep ran none)")
+    base = group.index[(group.verdict == "baseline") & ok]
+    if len(base):
+        return base[0], f"nothing ships ({counts}): keep the FP32 PTQ baseline"
+    return None, (
+        f"nothing ships ({counts}) and the group has no ok FP32 PTQ baseline row: nothing to "
+        "recommend; run precision=fp32 method=ptq"
+    )

@@ -36,9 +36,12 @@ def make_record(
     task: str = "classification",
     model: str = "digits_cnn",
     target: str = "cpu_x86",
+    speedup_ci: tuple[float, float] | None = None,
+    session_runs: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A schema-valid record; `drop` and `ci_drop` are relative drops (positive = worse)."""
+    """A schema-valid record; `drop` and `ci_drop` are relative drops (positive = worse);
+    `speedup_ci` and `session_runs` (timing runs behind it) are left out unless given."""
     sign = -1.0 if higher_is_better else 1.0  # delta_abs = sign * drop * |baseline|
     value = value_for_drop(drop, baseline, higher_is_better)
     lo, hi = ci_drop if ci_drop is not None else (drop - 0.001, drop + 0.001)
@@ -46,6 +49,8 @@ def make_record(
     ok = status == "ok"
     lat = {"p50_ms": p50, "p90_ms": p50 * 1.2, "p99_ms": p50 * 1.5, "throughput": 1000 / p50,
            "batch": 1, "threads": 1}  # fmt: skip
+    if session_runs:
+        lat["session_runs"] = session_runs
     choices = {"model": model, "dataset": "digits", "precision": precision, "method": method,
                "target": target, "tracking": "none"}  # fmt: skip
     rec = {
@@ -67,6 +72,8 @@ def make_record(
         "artifact": "model.onnx" if ok else None, "outcomes_file": None,
         "overrides": [f"precision={precision}", f"method={method}"], "choices": choices,
     }  # fmt: skip
+    if speedup_ci is not None:
+        rec["speedup_ci"] = list(speedup_ci)
     rec.update(extra)
     assert_valid_record(rec)
     return rec

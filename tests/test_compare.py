@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from runner.compare import main
@@ -78,3 +80,52 @@ def test_bad_inputs_fail_with_one_line(tmp_path, capsys, content, message):
     assert main([str(a), str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def _outcome_records(kind: str, rng: np.random.Generator):
+    """A (reference) and B records of one metric kind with per-sample outcomes behind them."""
+    if kind == "accuracy":
+        base, cand = flips(540, base_right=530, n10=5, n01=0)
+        values = base.mean(), cand.mean()
+        kw = {}
+    elif kind == "mae":
+        base = rng.gamma(2.0, 0.5, size=134)
+        cand = np.abs(base + rng.normal(0.01, 0.05, size=134))
+        values = base.mean(), cand.mean()
+        kw = {"name": "mae", "higher_is_better": False, "task": "regression"}
+    else:  # perplexity = exp(mean per-token NLL)
+        base = rng.gamma(2.0, 1.5, size=2000)
+        cand = base + rng.normal(0.008, 0.5, size=2000)
+        values = float(np.exp(base.mean())), float(np.exp(cand.mean()))
+        kw = {"name": "perplexity", "higher_is_better": False, "task": "language_modeling"}
+    recs = []
+    for value, outcomes in zip(values, (base, cand), strict=True):
+        rec = make_record("int8", drop=0.0, baseline=values[0], **kw)
+        rec["metric"].update(value=value, delta_abs=value - values[0])
+        recs.append((rec, (base, outcomes)))
+    return recs
+
+
+@pytest.mark.parametrize("kind", ["accuracy", "mae", "perplexity"])
+def test_every_printed_interval_contains_its_estimate(tmp_path, capsys, kind):
+    (a_rec, a_out), (b_rec, b_out) = _outcome_records(kind, np.random.default_rng(7))
+    a = write_job(tmp_path, "a", a_rec, outcomes=a_out)
+    b = write_job(tmp_path, "b", b_rec, outcomes=b_out)
+    assert main([str(a), str(b)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("B vs A:"))
+    found = re.search(r": \S+ ([-+][\d.e+-]+) .*95% CI \[([-+][\d.e+-]+), ([-+][\d.e+-]+)\]", line)
+    delta, lo, hi = (float(g) for g in found.groups())
+    assert lo <= delta <= hi, line
+    assert delta == pytest.approx(b_rec["metric"]["value"] - a_rec["metric"]["value"], rel=1e-3)
+
+
+def test_perplexity_is_judged_on_its_own_scale_like_the_record(tmp_path, capsys):
+    (a_rec, a_out), (b_rec, b_out) = _outcome_records("perplexity", np.random.default_rng(7))
+    b_rec["latency"]["p50_ms"] = 0.015  # B twice as fast as A: the metric decides
+    a = write_job(tmp_path, "a", a_rec, outcomes=a_out)
+    b = write_job(tmp_path, "b", b_rec, outcomes=b_out)
+    main([str(a), str(b)])
+    out = capsys.readouterr().out
+    lo, hi = paired_delta_ci(*b_out)  # in NLL; the relative perplexity CI is exp(.) - 1
+    assert np.expm1(lo) < 0.01 < np.expm1(hi)  # straddles the 1 % ship threshold
+    assert "verdict (A as baseline): inconclusive" in out and "more scored tokens" in out

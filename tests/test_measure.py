@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runner.measure import latency_stats, time_models
+from runner.measure import latency_stats, time_models, time_runs
 from runner.schema import LatencyConfig
 
 
@@ -37,3 +37,45 @@ def test_time_models_gives_each_model_the_runs_and_time_floor():
     assert sum(t_slow) >= 0.1 and sum(t_fast) >= 0.1
     assert len(t_fast) > 10 * len(t_slow)  # blocks of equal time, not of equal counts
     assert calls["fast"] == len(t_fast) + 3
+
+
+def test_rounds_alternate_the_order_and_flatten_to_the_per_call_times():
+    order = []
+
+    def model(name):
+        def call():
+            order.append(name)
+            time.sleep(0.0002)
+
+        return call
+
+    cfg = LatencyConfig(warmup=1, min_runs=10, min_seconds=0.05)
+    timed = time_models([model("a"), model("b")], cfg)
+    rounds = timed.rounds
+    assert len(rounds[0]) == len(rounds[1]) >= 2
+    assert [list(t) for t in timed] == [[t for blk in r for t in blk] for r in rounds]
+    timed_order = order[2:]  # after one warm-up call each
+    firsts = []
+    pos = 0
+    for k in range(len(rounds[0])):
+        firsts.append(timed_order[pos])
+        pos += len(rounds[0][k]) + len(rounds[1][k])
+    assert firsts[:4] == ["a", "b", "a", "b"]  # who goes first alternates round by round
+
+
+def test_time_runs_makes_fresh_models_per_run_and_splits_the_time():
+    made = []
+
+    def make_fns(run):
+        made.append(run)
+        return [lambda: time.sleep(0.0002), lambda: time.sleep(0.0001)]
+
+    cfg = LatencyConfig(warmup=2, min_runs=40, min_seconds=0.2)
+    timed = time_runs(make_fns, cfg, runs=4)
+    assert made == [0, 1, 2, 3]
+    assert [len(r) for r in timed.rounds] == [4, 4]  # rounds[model][run]
+    for m in (0, 1):
+        assert list(timed[m]) == [t for run in timed.rounds[m] for t in run]
+        assert all(len(run) >= 10 for run in timed.rounds[m])  # min_runs split over 4 runs
+        assert sum(timed[m]) >= 0.2  # the whole time floor, split over the runs
+        assert all(sum(run) < 0.2 for run in timed.rounds[m][1:])

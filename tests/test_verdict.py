@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from runner.stats import samples_to_settle
+from runner.stats import blocks_to_settle, samples_to_settle
+from runner.summarize import build_table
 from runner.verdict import (
     Thresholds,
     drop_interval,
@@ -62,7 +65,7 @@ def test_a_speedup_inside_timing_noise_is_no_gain_unless_the_threshold_says_so()
 def test_the_drop_decides_between_ship_qat_and_fp16(drop, label):
     v = verdict(make_record(drop=drop))
     assert v.label == label
-    assert f"{100 * abs(drop):.2f}% {'gain' if drop < 0 else 'drop'}" in v.reason
+    assert f"{100 * abs(drop):.2f} relative % {'gain' if drop < 0 else 'drop'}" in v.reason
 
 
 def test_a_partly_quantized_model_says_so():
@@ -85,7 +88,7 @@ def test_try_qat_compares_the_sweeps_qat_run():
     other_target = make_record("int8", "qat", drop=0.0, target="cpu_arm")
     v = verdict(ptq, sweep=[other_target, ptq, qat])
     assert v.label == "try QAT"
-    assert "QAT run drops 0.40%, better than this, which ships" in v.reason
+    assert "QAT run drops 0.40 relative %, better than this, which ships" in v.reason
 
 
 def test_try_qat_says_when_the_sweep_has_no_usable_qat_run():
@@ -98,7 +101,7 @@ def test_try_qat_says_when_the_sweep_has_no_usable_qat_run():
 def test_a_ci_straddling_the_ship_threshold_is_inconclusive_without_a_count():
     v = verdict(make_record(drop=0.008, ci_drop=(0.002, 0.014)))
     assert v.label == "inconclusive"
-    assert "straddles the 1.00% threshold" in v.reason and "about" not in v.reason
+    assert "straddles the 1 % threshold" in v.reason and "about" not in v.reason
 
 
 def test_inconclusive_counts_the_samples_that_would_settle_it():
@@ -183,3 +186,177 @@ def test_recommend_prefers_ship_rows_on_the_front():
     table = _table().assign(pareto_p50_ms=[True, True, False, False, True])
     assert recommend(table, "latency")[0] == 1  # row 2 is faster but off the front
     assert recommend(table.assign(pareto_p50_ms=False), "latency")[0] == 2  # none on it
+
+
+# --- reasons that read naturally: pp for absolute points, relative % for relative drops ---
+
+
+def test_reasons_say_pp_for_accuracy_points_and_relative_percent_for_drops():
+    v = verdict(make_record(drop=-0.0019 / 0.9, baseline=0.9))  # +0.0019 accuracy
+    assert v.reason.startswith("No loss: accuracy")
+    assert "+0.19 pp (0.21 relative % gain), within the 1 % ship threshold" in v.reason
+    small = verdict(make_record(drop=0.005)).reason
+    assert small.startswith("A small loss:") and "-0.45 pp (0.50 relative % drop)" in small
+    mae = verdict(make_record(drop=0.005, name="mae", higher_is_better=False, baseline=2.0))
+    assert "+0.01 (0.50 relative % drop)" in mae.reason and "pp" not in mae.reason
+
+
+# --- the speed interval decides "no gain" ---
+
+
+@pytest.mark.parametrize(
+    ("ci", "label", "words"),
+    [((0.95, 1.04), "no gain", "below the 1.05x that counts as faster: no gain"),
+     ((1.10, 1.30), "ship", "within the 1 % ship threshold"),
+     ((1.00, 1.10), "inconclusive", "straddles the 1.05x bar")],
+)  # fmt: skip
+def test_no_gain_only_when_the_speed_interval_lies_below_the_bar(ci, label, words):
+    rec = make_record("int8", drop=0.002, p50=0.06 / 1.05, speedup_ci=ci, session_runs=5)
+    v = verdict(rec)
+    assert v.label == label and words in v.reason
+
+
+def test_unsettled_speed_counts_the_timing_rounds_and_keeps_the_metric_view():
+    rec = make_record("int8", drop=0.002, p50=0.06 / 1.06, speedup_ci=(1.02, 1.10), session_runs=5)
+    need = blocks_to_settle((1.02, 1.10), 5, 1.05)
+    v = verdict(rec)
+    assert v.label == "inconclusive"
+    assert f"about {need - 5} more fresh-session timing runs (~{need} in all" in v.reason
+    assert "on the metric alone: ship" in v.reason
+
+
+def test_a_point_speedup_under_the_bar_is_no_gain_when_the_interval_overlaps_it():
+    # the old rule called 1.03x "no gain" from one p50 ratio; with its interval it is unsettled
+    rec = make_record("int8", drop=0.0, p50=0.0585)
+    assert verdict(rec).label == "no gain"
+    assert verdict({**rec, "speedup_ci": [0.99, 1.08]}).label == "inconclusive"
+
+
+# --- verdicts that follow the objective ---
+
+
+def test_under_objective_size_a_smaller_model_that_is_not_slower_is_judged_on_size():
+    int4 = make_record("int4", drop=0.001, p50=0.06 / 1.02, size=350_000, speedup_ci=(0.97, 1.07))
+    fp16 = make_record("fp16", drop=0.0, p50=0.06, size=700_000, speedup_ci=(0.96, 1.04))
+    assert verdict(int4).label == "inconclusive"  # latency: speed not settled
+    assert verdict(fp16).label == "no gain"
+    size = Thresholds(objective="size")
+    v = verdict(int4, size)
+    assert v.label == "ship" and v.reason.startswith("4.00x smaller and not slower")
+    assert verdict(fp16, size).label == "ship"
+
+
+def test_under_objective_size_a_clearly_slower_model_is_still_no_gain():
+    slow = make_record("fp16", drop=0.0, p50=0.08, size=700_000, speedup_ci=(0.70, 0.80))
+    v = verdict(slow, Thresholds(objective="size"))
+    assert v.label == "no gain" and "0.75x" in v.reason
+
+
+def test_under_objective_memory_the_peak_memory_ratio_counts():
+    rec = make_record("int8", drop=0.0, p50=0.06, peak=40_000_000, speedup_ci=(0.97, 1.03))
+    rec["baseline_peak_rss_bytes"] = 90_000_000
+    v = verdict(rec, Thresholds(objective="memory"))
+    assert v.label == "ship" and "2.25x leaner in peak memory" in v.reason
+    assert verdict(rec).label == "no gain"
+    with pytest.raises(ValueError, match="objective"):
+        Thresholds(objective="energy")
+
+
+# --- samples to settle, in the metric's own units ---
+
+
+def test_perplexity_counts_the_tokens_that_would_settle_it_in_nll_units():
+    rng = np.random.default_rng(0)
+    base = rng.gamma(2.0, 1.5, size=4000)  # per-token NLL, mean about 3
+    cand = base + rng.normal(0.012, 0.3, size=4000)
+    ppl_b, ppl_c = float(np.exp(base.mean())), float(np.exp(cand.mean()))
+    drop = ppl_c / ppl_b - 1  # relative rise of perplexity, about 1.2 %
+    kw = {"name": "perplexity", "higher_is_better": False, "task": "language_modeling"}
+    rec = make_record(drop=drop, ci_drop=(drop - 0.01, drop + 0.01), baseline=ppl_b, **kw)
+    rec["metric"]["value"] = ppl_c
+    need = samples_to_settle(base, cand, np.log1p(0.01))  # 1 % relative = log(1.01) in NLL
+    v = verdict(rec, outcomes=(base, cand))
+    assert v.label == "inconclusive"
+    assert f"about {need - 4000} more scored tokens (~{need} in all)" in v.reason
+
+
+# --- the recommendation: ok ship rows only, the objective, and the tie rule ---
+
+
+def _sweep_table(records, objective="latency"):
+    """The summarizer's table of hand-made records (one group), as recommend() receives it."""
+    paths = [(Path(f"{i}/result.json"), r) for i, r in enumerate(records)]
+    return build_table(paths, Thresholds(objective=objective), objective)
+
+
+def _run(int8_ptq_p50, int8_qat_p50, int4_p50):
+    """One run of a sweep whose INT8 PTQ, INT8 QAT and INT4 speeds overlap in their intervals."""
+    ci = (1.9, 2.6)  # all three candidates: not separated by speed
+    return [
+        baseline_record(speedup_ci=(0.97, 1.03)),
+        make_record("int8", "qat", drop=0.001, p50=int8_qat_p50, speedup_ci=ci),
+        make_record("int4", "ptq", drop=0.002, p50=int4_p50, size=200_000, speedup_ci=ci,
+                    task="language_modeling"),
+        make_record("int8", "ptq", drop=0.001, p50=int8_ptq_p50, speedup_ci=ci),
+    ]  # fmt: skip
+
+
+def test_the_tie_rule_recommends_the_same_config_whatever_the_timing_noise():
+    # the two runs swap which candidate has the lowest p50: the recommendation must not move
+    for p50s in [(0.030, 0.028, 0.026), (0.026, 0.030, 0.028), (0.028, 0.026, 0.030)]:
+        table = _sweep_table(_run(*p50s))
+        best, why = recommend(table, "latency")
+        assert (table.precision[best], table.method[best]) == ("int8", "ptq"), p50s
+        assert "PTQ before QAT, then the higher precision" in why
+
+
+def test_a_clearly_faster_candidate_beats_the_tie_rule():
+    records = _run(0.030, 0.030, 0.015)
+    records[2] = {**records[2], "speedup_ci": [3.6, 4.4]}  # INT4 separated: clearly faster
+    table = _sweep_table(records)
+    assert table.precision[recommend(table, "latency")[0]] == "int4"
+
+
+def test_the_recommendation_follows_the_objective():
+    # size: a 4x smaller INT4 at 1.02x is no longer "no gain", and beats the 2x smaller INT8
+    records = [
+        baseline_record(speedup_ci=(0.97, 1.03)),
+        make_record("int8", drop=0.001, p50=0.06 / 1.5, size=700_000, speedup_ci=(1.4, 1.6)),
+        make_record("int4", drop=0.002, p50=0.06 / 1.02, size=350_000, speedup_ci=(0.96, 1.08),
+                    task="language_modeling"),
+    ]  # fmt: skip
+    latency, size = _sweep_table(records, "latency"), _sweep_table(records, "size")
+    assert latency.precision[recommend(latency, "latency")[0]] == "int8"
+    assert size.verdict[2] == "ship"
+    assert size.precision[recommend(size, "size")[0]] == "int4"
+
+
+def test_fp16_alone_smaller_and_not_slower_is_recommended_for_size():
+    records = [
+        baseline_record(speedup_ci=(0.97, 1.03)),
+        make_record("fp16", drop=0.0, p50=0.06, size=700_000, speedup_ci=(0.95, 1.05)),
+    ]
+    table = _sweep_table(records, "size")
+    best, why = recommend(table, "size")
+    assert table.precision[best] == "fp16" and "Pareto-optimal" in why
+    assert recommend(_sweep_table(records), "latency")[0] == 0  # latency: keep FP32
+
+
+def test_the_baseline_row_shows_a_speedup_of_one_and_keeps_its_interval():
+    base = make_record("fp32", "ptq", drop=0.0, p50=0.061, size=1_400_000, speedup_ci=(0.97, 1.02))
+    table = _sweep_table([base])
+    assert table.speedup[0] == 1.0
+    assert (table.speedup_ci_lo[0], table.speedup_ci_hi[0]) == (0.97, 1.02)
+
+
+def test_failed_rows_are_never_recommended_and_no_ok_baseline_means_none():
+    table = _table().assign(status=["failed", "failed", "failed", "failed", "ok"])
+    best, why = recommend(table, "latency")  # rows 1-3 say "ship" but did not run cleanly
+    assert best is None and "no ok FP32 PTQ baseline row" in why
+
+
+def test_when_no_ship_row_is_on_the_front_the_reason_says_so():
+    table = _table().assign(pareto_p50_ms=[True, False, False, False, True])
+    best, why = recommend(table, "latency")
+    assert best == 2 and "no ship candidate is on the latency Pareto front" in why
+    assert "Pareto-optimal" not in why
