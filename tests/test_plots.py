@@ -15,7 +15,8 @@ def table(tmp_path):
     """Baseline (dominated by int8), two front candidates and one dominated, accuracy near 1."""
     write_job(tmp_path, "0", baseline_record(baseline=0.99))
     write_job(tmp_path, "1", make_record("int8", "ptq", drop=-0.002, baseline=0.99, p50=0.02,
-                                         size=500_000, ci_drop=(-0.004, 0.009)))  # fmt: skip
+                                         size=500_000, ci_drop=(-0.004, 0.009),
+                                         speedup_ci=(2.5, 3.5)))  # fmt: skip
     write_job(tmp_path, "2", make_record("int4", "ptq", drop=0.008, baseline=0.99, p50=0.05,
                                          size=200_000, ci_drop=(0.001, 0.02)))  # fmt: skip
     write_job(tmp_path, "3", make_record("fp16", "ptq", drop=0.009, baseline=0.99, p50=0.07,
@@ -55,11 +56,18 @@ def test_the_front_line_joins_front_points_only(table):
 def test_error_bars_are_the_records_metric_interval(table):
     latency = _axes(table)[0]
     bars = {c.get_label(): c for c in latency.containers}
-    segments = bars["#2 int8/ptq (ship)"].lines[2][0].get_segments()
-    (lo, hi) = sorted(segments[0][:, 1])
+    segments = [seg for col in bars["#2 int8/ptq (ship)"].lines[2] for seg in col.get_segments()]
+    vertical = [seg for seg in segments if seg[0][0] == seg[1][0] and seg[0][1] != seg[1][1]]
+    horizontal = [seg for seg in segments if seg[0][1] == seg[1][1] and seg[0][0] != seg[1][0]]
+    (lo, hi) = sorted(vertical[0][:, 1])
     row = table[table.precision == "int8"].iloc[0]
     assert lo == pytest.approx(row.baseline_metric + row.ci_lo_abs)
     assert hi == pytest.approx(row.baseline_metric + row.ci_hi_abs)
+    # the latency bar is the speed interval: p50 of the baseline over the speedup's bounds
+    (fast, slow) = sorted(horizontal[0][:, 0])
+    base_p50 = row.p50_ms * row.speedup
+    assert fast == pytest.approx(base_p50 / row.speedup_ci_hi)
+    assert slow == pytest.approx(base_p50 / row.speedup_ci_lo)
 
 
 def test_accuracy_axes_cover_the_data_but_never_pass_1(table):
