@@ -38,16 +38,12 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """Entry point: refuse a recipe that could run code, then hand over to Hydra."""
-    from runner.recipes import RecipeError, check, recipe_from_argv
+    """Entry point: refuse a recipe or flag that could run code, then hand over to Hydra."""
+    from runner.recipes import command_line_problem
 
-    recipe = recipe_from_argv(sys.argv[1:])
-    if recipe is not None:
-        try:
-            check(recipe)
-        except RecipeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+    if why := command_line_problem(sys.argv[1:]):
+        print(f"error: {why}", file=sys.stderr)
+        sys.exit(2)
     main()
 
 
