@@ -12,21 +12,24 @@ receiver's decision, on their own command line), no resolver interpolation.
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from runner.recipe_files import RecipeError, prescan
+from runner.schema import Config
 
-__all__ = ["RecipeError", "check", "command_line_problem"]
+__all__ = ["RecipeError", "check", "command_line_problem", "groups"]
 CONF = Path(__file__).resolve().parent.parent / "conf"
 CODE_KEYS = ("_target_", "()")
 TRUST_KEYS = ("trust_pickle", "trust_code")
+CONFIG_KEYS = tuple(f.name for f in fields(Config))  # the keys a recipe may set
 # ${a.b} and ${.a} copy another value; anything else (${oc.env:X}, ${now:...}) is a resolver.
 _PLAIN = re.compile(r"\$\{\.*[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\}")
 _HYDRA_FILLED = ("runtime", "job.config_name")  # what Hydra itself sets per primary config
 
 
-def _groups() -> set[str]:
+def groups() -> set[str]:
     """The project's config groups: the folders of conf/."""
     return {p.name for p in CONF.iterdir() if p.is_dir()}
 
@@ -148,7 +151,7 @@ def check(config_dir: Path, config_name: str = "config") -> None:
         raise RecipeError(f"recipe name {config_name!r}: name a file inside --config-dir")
     if not config_dir.is_dir() or not primary.is_file():
         raise RecipeError(f"recipe {primary}: no such file; check --config-dir and --config-name")
-    prescan(config_dir, primary, _groups())
+    prescan(config_dir, primary, groups())
     loader = _loader(config_dir)
     try:
         why = _from_folder(loader, name)

@@ -1,0 +1,134 @@
+"""Sweep folders are untrusted input: summarize and compare read records as data.
+
+One test per payload of issue 10's review (E5, E6 and the lower-impact rows); each would
+leave a marker (a file, a line, a crash) if the summarizer trusted what it read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import pytest
+
+from runner import compare
+from runner.recipes import check
+from runner.safe_io import md_escape, write_text
+from runner.summarize import summarize
+from tests.records import baseline_record, make_record, write_job
+
+
+def _sweep(root, **extra):
+    """A two-job sweep whose int8 record carries `extra` fields (schema or not)."""
+    write_job(root, "0_fp32", baseline_record())
+    write_job(root, "1_int8", {**make_record("int8", "ptq"), **extra})
+    return root
+
+
+def test_e5_overrides_copied_into_a_recommendation_drop_the_trust_decision(tmp_path):
+    evil = ["precision=int8", "method=ptq", "model.path=evil.pt", "model.trust_pickle=true",
+            "+model.trust_code=true", "hydra.callbacks.x._target_=os.system",
+            "cache_dir=/victim", "seed=${oc.env:HOME}", "target.threads=2"]  # fmt: skip
+    summarize(_sweep(tmp_path, overrides=evil))
+    text = (tmp_path / "recommended.yaml").read_text()
+    assert "trust" not in text and "hydra" not in text.split("Re-run")[1]
+    assert "/victim" not in text and "oc.env" not in text
+    assert "threads: 2" in text  # a plain setting still travels
+    check(tmp_path, "recommended")  # and the recipe passes the receiver's check
+
+
+def test_e6_a_symlinked_summary_file_is_refused_and_its_target_kept(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    sweep = _sweep(tmp_path / "sweep")
+    os.symlink(victim, sweep / "summary.md")
+    s = summarize(sweep)
+    assert victim.read_text() == "mine" and (sweep / "summary.md").is_symlink()
+    assert {p.name for p in s.written} >= {"summary.csv", "recommended.yaml", "pareto.png"}
+
+
+def test_e6_axis_values_never_become_paths_or_shell(tmp_path):
+    sweep = tmp_path / "a" / "b" / "sweep"
+    write_job(sweep, "0", baseline_record())
+    write_job(sweep, "1", make_record(target="../../../../victim/trav"))
+    write_job(sweep, "2", baseline_record(model="m;touch pwned;exit;"))
+    write_job(sweep, "3", make_record(model="m;touch pwned;exit;"))
+    summarize(sweep)
+    outside = [p for p in tmp_path.rglob("*.yaml") if p.parent != sweep]
+    assert outside == [] and not (tmp_path / "victim").exists()
+    names = sorted(p.name for p in sweep.glob("recommended-*.yaml"))
+    assert len(names) == 3 and all(re.fullmatch(r"[A-Za-z0-9_.-]+", n) for n in names)
+    for path in sweep.glob("recommended*.yaml"):
+        rerun = path.read_text().split("# Re-run: ")[1].splitlines()[0]
+        assert ";" not in rerun.split("--config-name")[1]
+
+
+def test_record_strings_are_escaped_in_markdown_and_yaml_comments(tmp_path):
+    sweep, html = tmp_path / "sweep", "<img src=x onerror=alert(1)>"
+    why = "ok\ninjected: true\u2028also: true | [link](http://x)"
+    write_job(sweep, "0", baseline_record(model=html, name=why))
+    write_job(sweep, "1", make_record(model=html, name=why))
+    write_job(sweep, "2", make_record(status="failed", reason=why, model=html))
+    summarize(sweep)
+    md = (sweep / "summary.md").read_text()
+    assert "<img" not in md and "&lt;img" in md and "\\[link\\]" in md
+    assert "\ninjected" not in md and "\u2028" not in md
+    yaml_text = (sweep / "recommended.yaml").read_text()
+    assert all(line.startswith("#") for line in yaml_text.split("defaults:")[0].splitlines())
+    assert md_escape("a|b\nc") == "a\\|b c"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"speedup": 10**400}, {"overrides": "precision=int8"}, {"overrides": {"a": 1}},
+     {"choices": ["model"]}, {"size_bytes": -(10**400)}],
+)  # fmt: skip
+def test_malformed_numbers_and_types_make_a_record_unreadable_not_a_crash(tmp_path, extra):
+    s = summarize(_sweep(tmp_path, **extra))
+    assert [p.parent.name for p, _ in s.garbage] == ["1_int8"] and len(s.table) == 1
+    with pytest.raises(ValueError, match="not a usable result record"):
+        compare.load(tmp_path / "1_int8" / "result.json")
+
+
+def test_an_outcomes_file_outside_the_job_folder_is_not_read(tmp_path, caplog):
+    elsewhere = tmp_path / "elsewhere.npz"
+    np.savez(elsewhere, baseline=np.ones(5), candidate=np.zeros(5))
+    sweep = tmp_path / "sweep"
+    write_job(sweep, "0", baseline_record())
+    job = write_job(sweep, "1", make_record(), outcomes=(np.ones(5), np.ones(5))).parent
+    os.replace(job / "outcomes.npz", job / "kept.npz")
+    rec = json.loads((job / "result.json").read_text())
+    for name in ("../../elsewhere.npz", str(elsewhere)):
+        (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": name}))
+        with caplog.at_level(logging.WARNING, logger="runner.summarize"):
+            assert compare.load(job / "result.json")[1] is None
+        assert "not a file in its own folder" in caplog.text
+    os.symlink(elsewhere, job / "link.npz")
+    (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": "link.npz"}))
+    assert compare.load(job / "result.json")[1] is None
+    (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": "kept.npz"}))
+    assert compare.load(job / "result.json")[1] is not None  # its own file is still read
+
+
+def test_a_symlinked_result_json_is_not_read(tmp_path):
+    outside = tmp_path / "outside"
+    write_job(outside, "x", make_record(model="secret"))
+    sweep = _sweep(tmp_path / "sweep")
+    (sweep / "2").mkdir()
+    os.symlink(outside / "x" / "result.json", sweep / "2" / "result.json")
+    s = summarize(sweep)
+    assert "secret" not in set(s.table.model) and len(s.garbage) == 1
+
+
+def test_safe_write_refuses_a_symlink_and_writes_a_file(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    os.symlink(victim, tmp_path / "link")
+    with pytest.raises(OSError, match="symlink"):
+        write_text(tmp_path / "link", "theirs")
+    assert victim.read_text() == "mine"
+    write_text(tmp_path / "plain", "ok")
+    assert (tmp_path / "plain").read_text() == "ok" and len(list(tmp_path.iterdir())) == 3
