@@ -10,6 +10,9 @@ import json
 import logging
 import os
 import re
+import struct
+import threading
+import zlib
 
 import numpy as np
 import pytest
@@ -132,3 +135,72 @@ def test_safe_write_refuses_a_symlink_and_writes_a_file(tmp_path):
     assert victim.read_text() == "mine"
     write_text(tmp_path / "plain", "ok")
     assert (tmp_path / "plain").read_text() == "ok" and len(list(tmp_path.iterdir())) == 3
+
+
+def _in_thread(fn, seconds: float = 20):
+    """fn() in a thread; what it raised, or TimeoutError if it hangs (a FIFO read would)."""
+    box: list = []
+
+    def run():
+        try:
+            fn()
+            box.append(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            box.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    return box[0] if box else TimeoutError("hung")
+
+
+def test_a_fifo_named_png_is_refused_not_read(tmp_path):
+    from runner.datasets.imagefolder import class_files
+
+    (tmp_path / "cat").mkdir()
+    os.mkfifo(tmp_path / "cat" / "x.png")
+    exc = _in_thread(lambda: class_files(str(tmp_path)))
+    assert isinstance(exc, ValueError) and "not a regular file" in str(exc)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header announces width x height 1-bit pixels (the data never decodes)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+    chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    idat = zlib.compress(b"\0" * 64)
+    body = (
+        struct.pack(">I", len(idat))
+        + b"IDAT"
+        + idat
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    )
+    return b"\x89PNG\r\n\x1a\n" + chunk + body
+
+
+def test_a_decompression_bomb_png_is_refused_before_decoding(tmp_path):
+    from runner.datasets.imagefolder import to_array
+    from runner.schema import DatasetConfig
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(13_300, 13_300))  # 176 M pixels
+    cfg = DatasetConfig(name="imagefolder", grayscale=True, image_size=[8, 8])
+    with pytest.raises(ValueError, match=r"13300x13300 pixels, over the cap") as exc:
+        to_array(bomb, cfg)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_million_column_csv_is_refused_in_a_short_message(tmp_path):
+    from runner.datasets.tabular import read
+    from runner.schema import DatasetConfig
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n" + "1," * 999_999 + "1\n")
+    with pytest.raises(ValueError, match="over 100000") as exc:
+        read(DatasetConfig(name="csv", path=str(wide)))
+    assert len(str(exc.value)) < 300
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text(",".join(f"c{i}" for i in range(5000)) + "\n" + "1," * 4999 + "1\n")
+    with pytest.raises(ValueError, match="is not a column") as exc:
+        read(DatasetConfig(name="csv", path=str(narrow), label_column="nope"))
+    assert len(str(exc.value)) < 600 and "(4980 more)" in str(exc.value)
