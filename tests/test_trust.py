@@ -10,7 +10,10 @@ import json
 import logging
 import os
 import re
+import shlex
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 
@@ -21,6 +24,7 @@ from runner import compare
 from runner.recipes import check
 from runner.safe_io import md_escape, write_text
 from runner.summarize import summarize
+from tests.conftest import ROOT
 from tests.records import baseline_record, make_record, write_job
 
 
@@ -204,3 +208,59 @@ def test_a_million_column_csv_is_refused_in_a_short_message(tmp_path):
     with pytest.raises(ValueError, match="is not a column") as exc:
         read(DatasetConfig(name="csv", path=str(narrow), label_column="nope"))
     assert len(str(exc.value)) < 600 and "(4980 more)" in str(exc.value)
+
+
+class _Touch:
+    """Unpickling this creates the marker file: what a hostile checkpoint would do."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _evil_pickle(tmp_path):
+    import torch
+
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.pt"
+    torch.save({"payload": _Touch(str(marker))}, evil)
+    return marker, evil
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_e4_the_cli_refuses_a_recipe_that_trusts_a_pickle(tmp_path):
+    marker, evil = _evil_pickle(tmp_path)
+    (tmp_path / "r.yaml").write_text(
+        "defaults:\n  - config\n  - override model: torch_file\n  - _self_\n"
+        f"model: {{path: {evil}, arch: digits_cnn, trust_pickle: true}}\n"
+    )
+    done = _run("-cd", str(tmp_path), "-cn", "r", f"hydra.run.dir={tmp_path / 'out'}")
+    assert done.returncode == 2 and "model.trust_pickle is refused" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not marker.exists()
+
+
+@pytest.mark.slow
+def test_e5_the_recommendations_own_rerun_line_does_not_run_the_pickle(tmp_path):
+    marker, evil = _evil_pickle(tmp_path)
+    choices = {"model": "torch_file", "dataset": "digits", "precision": "int8",
+               "method": "ptq", "target": "cpu_x86", "tracking": "none"}  # fmt: skip
+    over = ["model=torch_file", f"model.path={evil}", "model.trust_pickle=true",
+            "model.arch=digits_cnn"]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    write_job(sweep, "0", {**baseline_record(model="torch_file"), "choices": {
+        **choices, "precision": "fp32"}, "overrides": over})  # fmt: skip
+    write_job(sweep, "1", {**make_record(model="torch_file"), "choices": choices,
+                           "overrides": over})  # fmt: skip
+    summarize(sweep)
+    rerun = (sweep / "recommended.yaml").read_text().split("# Re-run: ")[1].splitlines()[0]
+    argv = shlex.split(rerun)[3:]  # after `python -m runner`
+    done = _run(*argv, f"hydra.run.dir={tmp_path / 'out'}", f"cache_dir={tmp_path / 'c'}")
+    assert "full pickle" in done.stdout + done.stderr  # refused at load: no trust travelled
+    assert not marker.exists()
