@@ -65,9 +65,14 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _parts(key: Any) -> list[str]:
+    """A key's dotted parts: a literal key `a.b._target_` names `_target_` too."""
+    return str(key).split(".")
+
+
 def _code_key(tree: Any) -> str | None:
     """The dotted path of the first `_target_` or `()` key in a tree."""
-    return next((p for p, k, _ in _walk(tree) if k in CODE_KEYS), None)
+    return next((p for p, k, _ in _walk(tree) if set(_parts(k)) & set(CODE_KEYS)), None)
 
 
 def _file_problem(tree: dict, header: dict, package: str, config_path: str) -> str | None:
@@ -76,13 +81,13 @@ def _file_problem(tree: dict, header: dict, package: str, config_path: str) -> s
         return f"a `# @package {header['package']}` header is refused; remove it"
     if package.startswith("hydra") or config_path.startswith("hydra/"):
         return "it configures Hydra itself, which is refused; pass hydra.* on the command line"
-    if "hydra" in tree:
+    if any(_parts(k)[0] == "hydra" for k in tree):
         return (
             "a `hydra:` block is refused (Hydra callbacks, launchers and logging run code); "
             "remove it and pass hydra.* on the command line"
         )
     for where, key, value in _walk(tree):
-        if key in CODE_KEYS:
+        if set(_parts(key)) & set(CODE_KEYS):
             return f"`{key}` at {where} is refused: a recipe is data and never names code"
         if any(t in str(key) for t in TRUST_KEYS):
             return (

@@ -166,6 +166,8 @@ def test_defaults_leaving_the_folder_or_picking_hydra_groups_are_refused(tmp_pat
     [
         (GOOD + "model:\n  _target_: os.system\n", "`_target_` at model._target_"),
         (GOOD + "hydra:\n  job:\n    chdir: true\n", "a `hydra:` block is refused"),
+        (GOOD + "hydra.job.chdir: true\n", "a `hydra:` block is refused"),
+        (GOOD + "model:\n  x._target_: os.system\n", "`x._target_` at model.x._target_"),
         (GOOD + "optimizer: adam\n", "optimizer"),
         ("- just\n- a list\n", "must be a YAML mapping"),
         ("defaults: [config\n", "cannot be read as YAML"),

@@ -264,3 +264,14 @@ def test_e5_the_recommendations_own_rerun_line_does_not_run_the_pickle(tmp_path)
     done = _run(*argv, f"hydra.run.dir={tmp_path / 'out'}", f"cache_dir={tmp_path / 'c'}")
     assert "full pickle" in done.stdout + done.stderr  # refused at load: no trust travelled
     assert not marker.exists()
+
+
+def test_a_million_key_jsonl_row_is_refused_from_its_first_line(tmp_path):
+    from runner.datasets.tabular import read
+    from runner.schema import DatasetConfig
+
+    wide = tmp_path / "wide.jsonl"
+    wide.write_text(json.dumps({f"c{i}": 1 for i in range(200_000)}) + "\n")
+    with pytest.raises(ValueError, match="200000 columns, over 100000") as exc:
+        read(DatasetConfig(name="jsonl", path=str(wide)), "jsonl")
+    assert len(str(exc.value)) < 300

@@ -34,11 +34,18 @@ def names(columns: list[str]) -> str:
 
 
 def _width(path: Path, fmt: str) -> int:
-    """Columns in a CSV header (counted on the first line only), or 0 for JSON Lines."""
-    if fmt != "csv":
-        return 0
+    """Columns announced by the first line: a CSV header's commas, a JSON object's keys."""
+    import json
+
     with open(path, "rb") as f:
-        return f.readline(64 * MAX_COLUMNS).count(b",") + 1
+        first = f.readline(64 * MAX_COLUMNS)
+    if fmt == "csv":
+        return first.count(b",") + 1
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return 0  # a line too long to judge here: pandas reads it, and the width is checked
+    return len(row) if isinstance(row, dict) else 0
 
 
 def read_table(cfg: DatasetConfig, fmt: str) -> Any:
