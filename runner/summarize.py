@@ -171,10 +171,11 @@ def load_records(root: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, 
 def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """The job's per-sample (baseline, candidate) outcomes, when its outcomes file is usable."""
     name = rec.get("outcomes_file")
-    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
-        if name is not None:
-            log.warning("ignoring outcomes_file %r of %s: not a file in its own folder", name, path)
+    if not isinstance(name, str) or not Path(name).name or Path(name).name.startswith("."):
         return None
+    if Path(name).name != name:  # no path in a record is followed: its file name only
+        log.warning("outcomes_file %r of %s: only its file name is read, beside it", name, path)
+        name = Path(name).name
     if (path.parent / name).is_symlink() or not (path.parent / name).is_file():
         return None
     try:

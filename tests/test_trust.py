@@ -112,7 +112,9 @@ def test_an_outcomes_file_outside_the_job_folder_is_not_read(tmp_path, caplog):
         (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": name}))
         with caplog.at_level(logging.WARNING, logger="runner.summarize"):
             assert compare.load(job / "result.json")[1] is None
-        assert "not a file in its own folder" in caplog.text
+        assert "only its file name is read, beside it" in caplog.text
+    (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": str(job / "kept.npz")}))
+    assert compare.load(job / "result.json")[1] is not None  # validate's absolute path, beside
     os.symlink(elsewhere, job / "link.npz")
     (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": "link.npz"}))
     assert compare.load(job / "result.json")[1] is None

@@ -65,7 +65,7 @@ def test_validate_regression_on_a_csv(tmp_path, capsys):
         lin.bias.fill_(1.5)  # every prediction 0.5 too high
     torch.jit.script(lin).save(str(tmp_path / "lin.pt"))
     args = ["--model", str(tmp_path / "lin.pt"), "--data", str(tmp_path / "t.csv"),
-            "--task", "regression", "--label-column", "y", *QUICK]  # fmt: skip
+            "--task", "regression", "--label-column", "y", "--trust-pickle", *QUICK]  # fmt: skip
     assert validate.main(args) == 0
     m = json.loads(capsys.readouterr().out)["metric"]
     assert m["name"] == "mae" and m["value"] == pytest.approx(0.5, abs=1e-5)
