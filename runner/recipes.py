@@ -138,7 +138,7 @@ def _composed_problem(cfg: Any, reference: Any) -> str | None:
     job.pop("hydra", None)
     if where := _code_key(job):
         return f"`_target_`/`()` at {where} is refused: a recipe is data and never names code"
-    if cfg.model._get_node("trust_pickle")._value() is not False:
+    if job["model"].get("trust_pickle") is not False:  # an interpolation counts as set
         return "model.trust_pickle is refused in a recipe; pass it on your own command line"
     if _hydra_tree(cfg) != _hydra_tree(reference):
         return "it changes Hydra's settings, which is refused; pass hydra.* on the command line"
