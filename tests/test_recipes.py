@@ -200,3 +200,16 @@ def test_good_recipes_pass_and_run_through_the_cli(tmp_path):
     done = _cli("--config-d", str(tmp_path), "--config-n", "r", "--cfg", "job")
     assert done.returncode == 0, done.stderr
     assert "threads: 2" in done.stdout and "bits: 8" in done.stdout
+
+
+def test_the_check_searches_configs_in_the_order_hydra_itself_does(tmp_path):
+    """The check composes with its own copy of the search path; it must be Hydra's."""
+    _recipe(tmp_path, {"r.yaml": GOOD})
+    done = _cli("-cd", str(tmp_path), "-cn", "r", "--info", "searchpath")
+    shown = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and "Provider" not in line
+    ]
+    ours = [[e.provider, e.path] for e in _loader(tmp_path).get_search_path().get_path()]
+    assert shown == ours and ours[2] == ["command-line", f"file://{tmp_path.resolve()}"]
