@@ -47,17 +47,13 @@ def cli() -> None:
     """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
     when a sweep had failed jobs (after every record and the summary are written)."""
     from runner import callbacks
-    from runner.recipes import RecipeError, check, recipe_from_argv
+    from runner.recipes import command_line_problem
     from runner.schema import unknown_additions
 
     if bad := unknown_additions(sys.argv[1:]):
         _refuse(bad)
-    recipe = recipe_from_argv(sys.argv[1:])
-    if recipe is not None:
-        try:
-            check(recipe)
-        except RecipeError as exc:
-            _refuse(str(exc))
+    if why := command_line_problem(sys.argv[1:]):
+        _refuse(why)
     main()
     failed = callbacks.failed_jobs()
     if failed:

@@ -1,84 +1,202 @@
-"""Shareable recipes are data: check one before Hydra composes it, so it cannot run code.
+"""Shareable recipes are data: compose one as Hydra would, and refuse it before any job runs.
 
-Hydra instantiates `_target_` classes it finds under `hydra:` (callbacks, launchers). A recipe
-from someone else must therefore carry no `_target_`, no `hydra:` block and no `hydra/` entry
-in its defaults list, and only keys that the runner's typed config knows.
+A recipe is `--config-dir D --config-name N`. Hydra instantiates `_target_` classes under
+`hydra:` (callbacks, launchers), hands `hydra.job_logging` to logging's dictConfig (which calls
+`()` factories), and reads the machine through resolvers such as `oc.env`. So the recipe is
+composed with Hydra's own loader (nothing runs), and every file the composition took from D,
+and the composed result, are checked: no `hydra` setting, no `_target_` or `()` key, no
+`@package` header, no `model.trust_pickle` (trusting a pickle or TorchScript file is the
+receiver's decision, on their own command line), no resolver interpolation.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from runner.recipe_files import RecipeError, prescan
 from runner.schema import Config
 
-ALLOWED_TOP = {"defaults"} | {f.name for f in fields(Config)}
+__all__ = ["RecipeError", "check", "command_line_problem", "groups"]
+CONF = Path(__file__).resolve().parent.parent / "conf"
+CODE_KEYS = ("_target_", "()")
+TRUST_KEYS = ("trust_pickle", "trust_code")
+CONFIG_KEYS = tuple(f.name for f in fields(Config))  # the keys a recipe may set
+# ${a.b} and ${.a} copy another value; anything else (${oc.env:X}, ${now:...}) is a resolver.
+_PLAIN = re.compile(r"\$\{\.*[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\}")
+_HYDRA_FILLED = ("runtime", "job.config_name")  # what Hydra itself sets per primary config
 
 
-class RecipeError(ValueError):
-    """A recipe that is refused; the message names the file, the key and the fix."""
+def groups() -> set[str]:
+    """The project's config groups: the folders of conf/."""
+    return {p.name for p in CONF.iterdir() if p.is_dir()}
 
 
-def _targets(node: Any, path: str = "") -> list[str]:
-    """Dotted paths of every `_target_` key in a YAML tree."""
-    found = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            here = f"{path}.{k}" if path else str(k)
-            found += [here] if k == "_target_" else _targets(v, here)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            found += _targets(v, f"{path}[{i}]")
-    return found
+def _loader(config_dir: Path | None) -> Any:
+    """Hydra's config loader with the search path `python -m runner --config-dir D` builds."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
 
+    from runner.schema import register_configs
 
-def check(path: Path) -> dict[str, Any]:
-    """The recipe's YAML as data, or RecipeError saying what is refused and how to fix it."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"recipe {path}: cannot be read as YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise RecipeError(f"recipe {path}: must be a YAML mapping with a defaults list")
-    if targets := _targets(data):
-        raise RecipeError(
-            f"recipe {path}: `_target_` at {targets[0]} is refused: a recipe is "
-            "data and never instantiates code; remove it"
+    register_configs()
+    search_path = create_config_search_path(f"file://{CONF}")
+    if config_dir is not None:
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{config_dir.resolve()}",
+            anchor=SearchPathQuery(provider="schema"),
         )
-    if "hydra" in data:
-        raise RecipeError(
-            f"recipe {path}: a `hydra:` block is refused (Hydra callbacks and "
-            "launchers run code); remove it and pass hydra.* on the command line"
+    return ConfigLoaderImpl(config_search_path=search_path)
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted path, key, value) of every entry of a nested dict/list tree."""
+    out = []
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for k, v in items:
+        here = f"{path}.{k}" if path else str(k)
+        out.append((here, k, v))
+        if isinstance(v, (dict, list)):
+            out += _walk(v, here)
+    return out
+
+
+def _parts(key: Any) -> list[str]:
+    """A key's dotted parts: a literal key `a.b._target_` names `_target_` too."""
+    return str(key).split(".")
+
+
+def _code_key(tree: Any) -> str | None:
+    """The dotted path of the first `_target_` or `()` key in a tree."""
+    return next((p for p, k, _ in _walk(tree) if set(_parts(k)) & set(CODE_KEYS)), None)
+
+
+def _file_problem(tree: dict, header: dict, package: str, config_path: str) -> str | None:
+    """Why one config file from the recipe folder is refused, else None."""
+    if header.get("package") is not None:
+        return f"a `# @package {header['package']}` header is refused; remove it"
+    if package.startswith("hydra") or config_path.startswith("hydra/"):
+        return "it configures Hydra itself, which is refused; pass hydra.* on the command line"
+    if any(_parts(k)[0] == "hydra" for k in tree):
+        return (
+            "a `hydra:` block is refused (Hydra callbacks, launchers and logging run code); "
+            "remove it and pass hydra.* on the command line"
         )
-    for entry in data.get("defaults") or []:
-        text = str(entry)
-        if "hydra" in text.split(":")[0]:
-            raise RecipeError(
-                f"recipe {path}: defaults entry {text!r} is refused: a recipe "
-                "may not select Hydra plugins; remove it"
+    for where, key, value in _walk(tree):
+        if set(_parts(key)) & set(CODE_KEYS):
+            return f"`{key}` at {where} is refused: a recipe is data and never names code"
+        if any(t in str(key) for t in TRUST_KEYS):
+            return (
+                f"{where} is refused: trusting a pickle or TorchScript file is the receiver's "
+                "decision; remove it and pass model.trust_pickle=true on your command line"
             )
-    unknown = sorted(set(data) - ALLOWED_TOP)
-    if unknown:
-        raise RecipeError(
-            f"recipe {path}: unknown key {unknown[0]!r}; valid keys: "
-            f"{', '.join(sorted(ALLOWED_TOP))}"
+        if isinstance(value, str) and "${" in _PLAIN.sub("", value):
+            return (
+                f"the interpolation {value[:60]!r} at {where} is refused: resolvers read the "
+                "machine (environment, files, clock); write the value out"
+            )
+    return None
+
+
+def _from_folder(loader: Any, name: str) -> str | None:
+    """The first problem of the files the composition takes from the recipe folder."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    for d in loader.compute_defaults_list(name, [], RunMode.MULTIRUN).defaults:
+        if d.config_path is None:
+            continue
+        found = loader.repository.load_config(d.config_path)
+        if found is None or found.provider != "command-line":
+            continue  # Hydra's own configs and the project's conf/ are trusted
+        tree = OmegaConf.to_container(found.config, resolve=False)
+        tree = {k: v for k, v in tree.items() if k != "defaults"}
+        if why := _file_problem(tree, found.header, d.package or "", d.config_path):
+            return f"{d.config_path}.yaml: {why}"
+    return None
+
+
+def _hydra_tree(cfg: Any) -> dict:
+    """The composed `hydra` node without what Hydra fills in itself for any primary config."""
+    from omegaconf import OmegaConf
+
+    tree = OmegaConf.to_container(cfg.hydra, resolve=False)
+    tree.pop("runtime", None)
+    tree.get("job", {}).pop("config_name", None)
+    return tree
+
+
+def _composed_problem(cfg: Any, reference: Any) -> str | None:
+    """Why the composed recipe is refused, comparing its Hydra settings with the project's."""
+    from omegaconf import OmegaConf
+
+    job = OmegaConf.to_container(cfg, resolve=False)
+    job.pop("hydra", None)
+    if where := _code_key(job):
+        return f"`_target_`/`()` at {where} is refused: a recipe is data and never names code"
+    if job["model"].get("trust_pickle") is not False:  # an interpolation counts as set
+        return "model.trust_pickle is refused in a recipe; pass it on your own command line"
+    if _hydra_tree(cfg) != _hydra_tree(reference):
+        return "it changes Hydra's settings, which is refused; pass hydra.* on the command line"
+    return None
+
+
+def check(config_dir: Path, config_name: str = "config") -> None:
+    """Compose the recipe without running anything; RecipeError (one line) if it is refused."""
+    from hydra.types import RunMode
+
+    config_dir = Path(config_dir)
+    name = config_name.removesuffix(".yaml")
+    primary = config_dir / f"{name}.yaml"
+    if ".." in Path(name).parts or Path(name).is_absolute():
+        raise RecipeError(f"recipe name {config_name!r}: name a file inside --config-dir")
+    if not config_dir.is_dir() or not primary.is_file():
+        raise RecipeError(f"recipe {primary}: no such file; check --config-dir and --config-name")
+    prescan(config_dir, primary, groups())
+    loader = _loader(config_dir)
+    try:
+        why = _from_folder(loader, name)
+        if why is None:
+            cfg = loader.load_configuration(name, [], RunMode.MULTIRUN)
+            ref = _loader(None).load_configuration("config", [], RunMode.MULTIRUN)
+            why = _composed_problem(cfg, ref)
+    except RecipeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Hydra's composition errors, as one line
+        why = "Hydra cannot compose it: " + " ".join(str(exc).split())[:300]
+    if why:
+        raise RecipeError(f"recipe {primary}: {why}")
+
+
+def command_line_problem(argv: list[str]) -> str | None:
+    """Why `python -m runner ARGV` is refused, read with Hydra's own argument parser.
+
+    Hydra's parser accepts abbreviations (`--config-d`, `--config-nam=`) and short flags
+    (`-cd`, `-cn`), so reading argv with the same parser checks every spelling the same way.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    args = get_args_parser().parse_args(argv)  # a usage error exits here, as Hydra would
+    if args.experimental_rerun is not None:
+        return (
+            "--experimental-rerun is refused: it unpickles a saved config, and a pickle can "
+            "run code; re-run a job with --config-dir DIR --config-name NAME"
         )
-    return data
-
-
-def recipe_from_argv(argv: list[str]) -> Path | None:
-    """The YAML file a `--config-dir D --config-name N` command line would compose, if any."""
-    opts: dict[str, str] = {}
-    names = {"--config-dir": "dir", "-cd": "dir", "--config-name": "name", "-cn": "name"}
-    for i, arg in enumerate(argv):
-        key, eq, value = arg.partition("=")
-        if key in names:
-            opts[names[key]] = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-    if "dir" not in opts or "name" not in opts:
-        return None
-    name = opts["name"] if opts["name"].endswith(".yaml") else opts["name"] + ".yaml"
-    path = Path(opts["dir"]) / name
-    return path if path.exists() else None
+    if args.config_path is not None:
+        return (
+            "--config-path (-cp) is refused: the runner's configs live in conf/; name a recipe "
+            "with --config-dir DIR --config-name NAME"
+        )
+    if args.config_dir is None:  # a config of the project's own conf/ folder
+        name = Path(args.config_name or "config")
+        bad = ".." in name.parts or name.is_absolute()
+        return f"--config-name {name} is refused: name a config inside conf/" if bad else None
+    try:
+        check(Path(args.config_dir), args.config_name or "config")
+    except RecipeError as exc:
+        return str(exc)
+    return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
+import shlex
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from runner.results import RESULT_FILE, read
+from runner.safe_io import md_escape
 from runner.verdict import MB, OBJECTIVES, Thresholds, pareto_front, recommend, verdict
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,11 @@ _NOT_VARIANT = (
     "summary",
     "torch_threads",
 )
+# What a recommended recipe may carry from a record: plain keys and option names, and not the
+# settings that only make sense on the sender's machine (or are test hooks).
+_KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_NOT_IN_RECIPE = ("hydra", "cache_dir", "fault", "force")
 # What the summary reads, by block ("" = top level): numbers (or null) and strings (or null)
 _NUMBERS = {
     "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
@@ -99,21 +107,39 @@ def _misfit(rec: dict, spec: dict[str, tuple[str, ...]], fits: Any) -> str | Non
     return None
 
 
+def _is_number(x: Any) -> bool:
+    """A JSON number that fits a float (10**400 does not: it would crash the arithmetic)."""
+    try:
+        return not math.isnan(_num(x))
+    except OverflowError:
+        return False
+
+
+def _strings(x: Any, kind: type) -> bool:
+    """None, or a list / dict whose items (keys and values) are all strings."""
+    if x is None:
+        return True
+    items = [*x.keys(), *x.values()] if isinstance(x, dict) else x
+    return isinstance(x, kind) and all(isinstance(i, str) for i in items)
+
+
 def record_problem(rec: dict) -> str | None:
     """Why a record cannot be summarized (a field the summary reads is malformed), else None."""
     if rec.get("status") not in ("ok", "skipped", "failed"):
-        return f"unknown status {rec.get('status')!r}"
+        return f"unknown status {str(rec.get('status'))[:40]!r}"
     axes = rec.get("axes")
     if not isinstance(axes, dict) or not all(isinstance(axes.get(k), str) for k in AXES[:5]):
         return f"axes must name {', '.join(AXES)} as strings"
-    if bad := _misfit(rec, _NUMBERS, lambda x: x is None or not math.isnan(_num(x))):
+    if bad := _misfit(rec, _NUMBERS, lambda x: x is None or _is_number(x)):
         return f"{bad} must be a number"
     if bad := _misfit(rec, _STRINGS, lambda x: x is None or isinstance(x, str)):
         return f"{bad} must be a string"
+    if not _strings(rec.get("overrides"), list) or not _strings(rec.get("choices"), dict):
+        return "overrides must be a list of strings and choices a mapping of strings"
     m = rec.get("metric") or {}
     ci = m.get("ci95")
     two = isinstance(ci, list) and len(ci) == 2
-    if ci is not None and not (two and not any(math.isnan(_num(c)) for c in ci)):
+    if ci is not None and not (two and all(_is_number(c) for c in ci)):
         return "metric.ci95 must be two numbers"
     if not isinstance(m.get("higher_is_better", True), bool):
         return "metric.higher_is_better must be true or false"
@@ -125,12 +151,17 @@ def record_problem(rec: dict) -> str | None:
 def load_records(root: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
     """Every result.json under root as (path, record), and (path, why) for unusable ones."""
     good, bad = [], []
+    inside = Path(root).resolve()
     for path in sorted(Path(root).rglob(RESULT_FILE)):
         try:
+            if path.is_symlink() or not path.resolve().is_relative_to(inside):
+                raise ValueError("a symlink (records are read from the sweep folder only)")
             rec = read(path)
             why = record_problem(rec)
         except (ValueError, OSError) as exc:
             rec, why = None, str(exc).removeprefix(f"{path}: ")
+        except Exception as exc:  # noqa: BLE001 - whatever a crafted record trips, never a crash
+            rec, why = None, f"malformed ({type(exc).__name__})"
         if why is None:
             good.append((path, rec))
         else:
@@ -142,7 +173,12 @@ def load_records(root: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, 
 def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """The job's per-sample (baseline, candidate) outcomes, when its outcomes file is usable."""
     name = rec.get("outcomes_file")
-    if not isinstance(name, str) or not (path.parent / name).is_file():
+    if not isinstance(name, str) or not Path(name).name or Path(name).name.startswith("."):
+        return None
+    if Path(name).name != name:  # no path in a record is followed: its file name only
+        log.warning("outcomes_file %r of %s: only its file name is read, beside it", name, path)
+        name = Path(name).name
+    if (path.parent / name).is_symlink() or not (path.parent / name).is_file():
         return None
     try:
         with np.load(path.parent / name, allow_pickle=False) as z:
@@ -254,6 +290,8 @@ def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[s
     """A job's non-group Hydra overrides ("target.threads=2") as nested YAML values."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from runner.safe_io import one_line
+
     values: dict[str, Any] = {}
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -266,6 +304,9 @@ def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[s
         if o.is_delete() or o.is_sweep_override():
             log.warning("recommended.yaml cannot express the override %s", o.input_line)
             continue
+        if not _recipe_may_hold(o.key_or_group, o.value()):
+            log.warning("recommended.yaml leaves out %s", one_line(o.input_line, 100))
+            continue
         *parents, leaf = o.key_or_group.split(".")
         node = values
         for key in parents:
@@ -274,13 +315,31 @@ def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[s
     return values
 
 
+def _recipe_may_hold(key: str, value: Any) -> bool:
+    """Whether a record's override may travel into a recipe: a plain key of the typed config,
+    no trust decision (the receiver's), no machine-specific path or test hook, no resolver."""
+    from runner.recipes import CONFIG_KEYS, TRUST_KEYS
+
+    if not _KEY_PATH.fullmatch(key) or key.split(".")[0] not in CONFIG_KEYS:
+        return False
+    if any(t in key for t in TRUST_KEYS) or key.split(".")[0] in _NOT_IN_RECIPE:
+        return False
+    return "${" not in str(value)
+
+
 def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended") -> str:
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
 
+    from runner.recipes import groups as project_groups
+    from runner.safe_io import one_line, safe_name
+
     axes = rec["axes"]
     choices = rec.get("choices") or {k: axes[k] for k in AXES[:5]}
-    groups = {g: o for g, o in choices.items() if not str(g).startswith("hydra")}
+    plain = {g: o for g, o in choices.items() if g in project_groups() and _OPTION.fullmatch(o)}
+    if dropped := sorted(set(choices) - set(plain) - {g for g in choices if g.startswith("hydra")}):
+        log.warning("recommended.yaml leaves out the choices of %s", one_line(dropped, 100))
+    groups = plain
     defaults = ["config", *({f"override {g}": o} for g, o in groups.items()), "_self_"]
     values = _overrides_as_values(rec.get("overrides") or [], groups)
     m = rec.get("metric") or {}
@@ -295,10 +354,11 @@ def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended"
             f"{m.get('name')} {m['value']:.4g} (baseline {m['baseline']:.4g}), speedup {speedup}x"
         )
         head.append(f"{line}, run_key {rec.get('run_key')}")
-    rerun = f"python -m runner --config-dir {config_dir.resolve()} --config-name {name}"
+    folder = shlex.quote(str(config_dir.resolve()))
+    rerun = f"python -m runner --config-dir {folder} --config-name {safe_name(name)}"
     head.append(f"Re-run: {rerun}")
     body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults, **values}))
-    return "".join(f"# {line}\n" for line in head) + body
+    return "".join(f"# {one_line(line, 1000)}\n" for line in head) + body
 
 
 def _cell(x: Any, spec: str) -> str:
@@ -331,10 +391,16 @@ def render(df: pd.DataFrame, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _md_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with every string cell escaped for Markdown (record strings are untrusted)."""
+    return df.apply(lambda col: col.map(lambda x: md_escape(x) if isinstance(x, str) else x))
+
+
 def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -> str:
     """The whole human-readable summary: table, reasons, recommendation, unreadable files."""
     df, h = s.table, "## " if markdown else ""
-    fixed = [f"{k}={df[k].iloc[0]}" for k in GROUP if len(df) and df[k].nunique() == 1]
+    esc = md_escape if markdown else str  # record strings are inert in summary.md
+    fixed = [f"{k}={esc(df[k].iloc[0])}" for k in GROUP if len(df) and df[k].nunique() == 1]
     intro = (
         f"{len(df)} jobs; {', '.join(fixed) or 'no records'}; objective {objective}; "
         f"ship below {th.ship_below:.1%}, try QAT up to {th.qat_below:.1%}"
@@ -342,31 +408,35 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
     out = [
         *textwrap.wrap(f"{'# ' if markdown else ''}Sweep summary of {s.root}", WIDTH),
         *textwrap.wrap(intro, WIDTH),
-        *(line for note in s.notes for line in textwrap.wrap(note, WIDTH)),
+        *(line for note in s.notes for line in textwrap.wrap(esc(note), WIDTH)),
         "",
-        render(df, markdown) if len(df) else "(no result records found)",
+        render(_md_cells(df) if markdown else df, markdown)
+        if len(df)
+        else "(no result records found)",
         "",
         "front: L/S/M = on the metric-vs-latency/size/memory Pareto front; ! = risky INT4",
         "",
         f"{h}Verdicts",
     ]
     for r in df.itertuples():
-        warned = f" Warning: {r.warnings}." if r.warnings else ""
-        line = f"- #{r.row} {r.precision}/{r.method} [{r.verdict}]: {r.reason}{warned}"
+        warned = f" Warning: {esc(r.warnings)}." if r.warnings else ""
+        line = f"- #{r.row} {esc(r.precision)}/{esc(r.method)} [{r.verdict}]: {esc(r.reason)}"
+        line += warned
         out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     out += ["", f"{h}Recommendation"]
     for rec in s.recommendations:
         a = rec.record["axes"]
-        line = f"- {'/'.join(rec.group.values())}: {a['precision']}/{a['method']}, {rec.why}"
+        where, how = "/".join(rec.group.values()), f"{a['precision']}/{a['method']}"
+        line = f"- {esc(where)}: {esc(how)}, {esc(rec.why)}"
         out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     for group, why in s.unrecommended:
-        out += textwrap.wrap(f"- {group}: {why}", WIDTH, subsequent_indent="  ")
+        out += textwrap.wrap(f"- {esc(group)}: {esc(why)}", WIDTH, subsequent_indent="  ")
     if not s.recommendations and not s.unrecommended:
         out.append("- nothing to recommend: no usable result records")
     if s.garbage:
         out += ["", f"{h}Unreadable records (skipped)"]
         for path, why in s.garbage:
-            line = f"- {path.relative_to(s.root)}: {why}"
+            line = f"- {esc(path.relative_to(s.root))}: {esc(why)}"
             out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     return "\n".join(out) + "\n"
 
@@ -385,6 +455,8 @@ def sample_notes(records: list[tuple[Path, dict]]) -> list[str]:
             continue
         unit = "tokens" if rec.get("task") == "language_modeling" else "samples"
         val, calib, train = counts
+        if min(counts) < 0 or max(counts) > 10**12:
+            continue  # not a count any real sweep holds: a crafted record
         share = val / max(1, val + calib + train)
         notes[group] = (
             f"{group}: verdicts rest on {n} validation {unit}, the validation split "
@@ -396,36 +468,49 @@ def sample_notes(records: list[tuple[Path, dict]]) -> list[str]:
 
 def _warnings(rec: dict) -> str:
     """The job's recorded warnings (details.warnings) as one string."""
-    found = (
-        (rec.get("details") or {}).get("warnings") if isinstance(rec.get("details"), dict) else []
-    )
-    return "; ".join(w for w in found or [] if isinstance(w, str))
+    details = rec.get("details")
+    found = details.get("warnings") if isinstance(details, dict) else None
+    return "; ".join(w for w in found if isinstance(w, str)) if isinstance(found, list) else ""
+
+
+def _save(s: Summary, path: Path, writer: Any) -> None:
+    """Write one summary file without following a symlink; a refusal costs only that file."""
+    from runner.safe_io import write_with
+
+    try:
+        s.written.append(write_with(path, writer))
+    except OSError as exc:
+        log.warning("could not write %s: %s", path.name, exc)
 
 
 def _write(s: Summary, th: Thresholds, objective: str) -> None:
     """summary.md, summary.csv, recommended*.yaml and pareto.png into the sweep dir."""
-    (s.root / "summary.md").write_text(report(s, th, objective, markdown=True))
-    s.table.to_csv(s.root / "summary.csv", index=False)
-    s.written += [s.root / "summary.md", s.root / "summary.csv"]
+    from runner.safe_io import safe_name
+
+    md = report(s, th, objective, markdown=True)
+    _save(s, s.root / "summary.md", lambda p: p.write_text(md))
+    _save(s, s.root / "summary.csv", lambda p: s.table.to_csv(p, index=False))
     if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
         for stale in s.root.glob("recommended*.yaml"):
-            stale.unlink()
+            try:
+                stale.unlink()  # a symlink goes, not what it points to
+            except OSError as exc:
+                log.warning("could not remove the stale %s: %s", stale.name, exc)
     for i, rec in enumerate(s.recommendations):
         names = ["recommended"] if i == 0 else []
         if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
-            names.append("recommended-" + "-".join(rec.group.values()))
+            names.append("recommended-" + safe_name("-".join(rec.group.values())))
         for name in names:
             try:
                 text = recipe_yaml(rec.record, rec.why, s.root, name)
             except Exception as exc:  # an odd record must not lose the rest of the summary
                 log.warning("could not write %s.yaml: %s", name, exc)
                 continue
-            s.written.append(s.root / f"{name}.yaml")
-            s.written[-1].write_text(text)
+            _save(s, s.root / f"{name}.yaml", lambda p, t=text: p.write_text(t))
     try:
         from runner.plots import plot_pareto
 
-        s.written.append(plot_pareto(s.table, s.root / "pareto.png"))
+        _save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p))
     except Exception as exc:  # a plotting failure must not lose the rest of the summary
         log.warning("could not draw pareto.png: %s", exc)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import numpy as np
 
 from runner import cache
+from runner.models import file_sha256
 
 
 def test_second_job_reuses_the_cached_baseline(run_job, tmp_path, caplog):
@@ -44,3 +47,55 @@ def test_a_half_written_entry_is_not_read(tmp_path):
     entry.mkdir(parents=True)
     (entry / "model.onnx").write_bytes(b"partial")
     assert cache.read(entry) is None  # no baseline.json: never complete
+
+
+def _entry(tmp_path, name="k3"):
+    src = tmp_path / "m.onnx"
+    src.write_bytes(b"model bytes")
+    entry = tmp_path / "baselines" / name
+    cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
+    return src, entry
+
+
+def test_a_malformed_entry_is_rebuilt_never_a_crash(tmp_path):
+    src, entry = _entry(tmp_path)
+    meta = json.loads((entry / "baseline.json").read_text())
+    for bad in ([1, 2], {**meta, "sha256": "x"}, {**meta, "size_bytes": "big"},
+                {**meta, "size_bytes": 10**400}, {**meta, "sha256": {}}):  # fmt: skip
+        (entry / "baseline.json").write_text(json.dumps(bad))
+        assert cache.read(entry) is None
+    cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
+    assert cache.read(entry) is not None
+
+
+def test_recomputed_checksums_are_trusted_corruption_is_not(tmp_path):
+    """What the checksums protect against: corruption. Someone who can write the cache can
+    recompute them (README, Trust model), so a tampered-and-rehashed entry reads back."""
+    src, entry = _entry(tmp_path)
+    np.save(entry / "outcomes.npy", np.zeros(5))  # tampered ...
+    assert cache.read(entry) is None  # ... caught while the checksum is stale
+    meta = json.loads((entry / "baseline.json").read_text())
+    meta["sha256"]["outcomes.npy"] = file_sha256(entry / "outcomes.npy")  # ... and rehashed
+    (entry / "baseline.json").write_text(json.dumps(meta))
+    assert cache.read(entry).outcomes.sum() == 0
+
+
+def test_a_symlink_in_or_at_an_entry_is_never_followed(tmp_path):
+    src, entry = _entry(tmp_path)
+    victim = tmp_path / "victim.npy"
+    np.save(victim, np.ones(5))
+    os.replace(entry / "outcomes.npy", tmp_path / "moved.npy")
+    os.symlink(victim, entry / "outcomes.npy")
+    assert cache.read(entry) is None
+    os.mkfifo(tmp_path / "fifo")  # reading it would hang
+    (entry / "outcomes.npy").unlink()
+    os.symlink(tmp_path / "fifo", entry / "outcomes.npy")
+    assert cache.read(entry) is None
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep").write_text("mine")
+    link = tmp_path / "baselines" / "k4"
+    os.symlink(mine, link)
+    assert cache.read(link) is None
+    cache.write(link, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
+    assert (mine / "keep").read_text() == "mine" and not link.is_symlink()

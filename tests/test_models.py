@@ -173,12 +173,41 @@ def test_torchscript_is_exported_for_ptq_and_skipped_for_qat(cache_dir, tmp_path
     from runner.backends.torchao_qat import TorchaoQatInt8
 
     splits = _digit_splits()
-    loaded = _load("torch_file", tmp_path, splits, path=str(digits_files(cache_dir)["torchscript"]))
+    script = str(digits_files(cache_dir)["torchscript"])
+    with pytest.raises(ValueError, match="TorchScript is code"):
+        _load("torch_file", tmp_path, splits, path=script)
+    loaded = _load("torch_file", tmp_path, splits, path=script, trust_pickle=True)
     sess = ort.InferenceSession(loaded.onnx_path, providers=["CPUExecutionProvider"])
     out = sess.run(None, {sess.get_inputs()[0].name: splits.x_val})[0]
     assert out.shape == (16, 10)
     why = TorchaoQatInt8.check(Job(None, loaded, splits, loaded.onnx_path, tmp_path))
     assert "TorchScript" in why
+
+
+def test_e7_torchscript_that_writes_a_file_is_refused_without_trust(tmp_path):
+    import torch
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(bytes(4))
+
+    class Writes(torch.nn.Module):
+        """Its forward overwrites a file: TorchScript can run code."""
+
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            t = torch.from_file(self.path, shared=True, size=4, dtype=torch.uint8)
+            t.fill_(1)
+            return x.flatten(1)[:, :10] + t.float().sum() * 0  # used, so not optimized away
+
+    path = tmp_path / "evil.pt"
+    torch.jit.script(Writes(str(victim))).save(str(path))
+    with pytest.raises(ValueError, match="TorchScript is code") as exc:
+        _load("torch_file", tmp_path, path=str(path))
+    assert "model.trust_pickle=true" in str(exc.value)
+    assert victim.read_bytes() == bytes(4)  # not overwritten by the file's forward
 
 
 def test_diabetes_mlp_refuses_image_data(tmp_path):

@@ -39,7 +39,7 @@ def test_validated_onnx_and_torchscript_compare_paired(cache_dir, tmp_path, caps
 
     f = digits_files(cache_dir)
     runs = {"a": ["--model", str(f["onnx"])],
-            "b": ["--model", str(f["torchscript"]), "--grayscale"]}  # fmt: skip
+            "b": ["--model", str(f["torchscript"]), "--grayscale", "--trust-pickle"]}  # fmt: skip
     for name, args in runs.items():
         out = [*args, "--data", str(f["pngs"]), *QUICK, "--outcomes", str(tmp_path / f"{name}.npz")]
         assert validate.main(out) == 0
@@ -66,7 +66,7 @@ def test_validate_regression_on_a_csv(tmp_path, capsys):
         lin.bias.fill_(1.5)  # every prediction 0.5 too high
     torch.jit.script(lin).save(str(tmp_path / "lin.pt"))
     args = ["--model", str(tmp_path / "lin.pt"), "--data", str(tmp_path / "t.csv"),
-            "--task", "regression", "--label-column", "y", *QUICK]  # fmt: skip
+            "--task", "regression", "--label-column", "y", "--trust-pickle", *QUICK]  # fmt: skip
     assert validate.main(args) == 0
     m = json.loads(capsys.readouterr().out)["metric"]
     assert m["name"] == "mae" and m["value"] == pytest.approx(0.5, abs=1e-5)

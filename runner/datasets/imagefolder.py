@@ -11,6 +11,7 @@ image_size=[8,8]`, plus `invert=true` for dark ink on white paper.
 from __future__ import annotations
 
 import logging
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,22 @@ from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# Pixels one image may have before it is decoded: enough for large photos (and 16x the
+# configured image_size), far below a decompression bomb (a 21-KB PNG of 176 M pixels).
+MIN_PIXEL_CAP = 40_000_000
+
+
+def _is_image(p: Path) -> bool:
+    """An image file by name that is a regular file (a FIFO or device would hang the reader)."""
+    if p.suffix.lower() not in IMAGE_EXTS:
+        return False
+    try:
+        mode = p.stat().st_mode  # a symlink to a regular file of the user's is fine
+    except OSError:
+        return False  # a dangling symlink or a loop
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{p} is not a regular file (a FIFO, device or folder); remove it")
+    return True
 
 
 def class_files(root: str | None) -> tuple[list[str], list[list[Path]]]:
@@ -38,7 +55,7 @@ def class_files(root: str | None) -> tuple[list[str], list[list[Path]]]:
         raise ValueError(f"{path} has no class folders: expected {path}/<class>/*.png")
     files = []
     for name in classes:
-        found = sorted(p for p in (path / name).iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        found = sorted(p for p in (path / name).iterdir() if _is_image(p))
         if not found:
             exts = ", ".join(sorted(IMAGE_EXTS))
             raise ValueError(f"class folder {path / name} holds no images ({exts})")
@@ -46,20 +63,31 @@ def class_files(root: str | None) -> tuple[list[str], list[list[Path]]]:
     return classes, files
 
 
+class _TooLarge(ValueError):
+    """An image whose header announces more pixels than the cap."""
+
+
 def to_array(file: Path, cfg: DatasetConfig) -> np.ndarray:
     """One image as float32 [C, H, W] under the dataset's conversion settings."""
     from PIL import Image
 
+    h, w = cfg.image_size or (0, 0)
+    cap = max(MIN_PIXEL_CAP, 16 * h * w)
     try:
-        with Image.open(file) as im:
+        with Image.open(file) as im:  # reads the header only: the size is known before decoding
+            if im.size[0] * im.size[1] > cap:
+                raise _TooLarge(f"{im.size[0]}x{im.size[1]} pixels, over the cap of {cap:,}")
             im = im.convert("L" if cfg.grayscale else "RGB")
             if cfg.image_size:
                 h, w = cfg.image_size
                 if im.size != (w, h):
                     im = im.resize((w, h), Image.Resampling.BILINEAR)
             pixels = np.asarray(im, dtype=np.float32)
+    except _TooLarge as exc:
+        raise ValueError(f"image {file} is {exc} (a decompression bomb?); shrink it") from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a broken file
-        raise ValueError(f"cannot read image {file} ({type(exc).__name__}: {exc})") from None
+        why = " ".join(str(exc).split())[:200]
+        raise ValueError(f"cannot read image {file} ({type(exc).__name__}: {why})") from None
     if cfg.invert:
         pixels = 255.0 - pixels
     x = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)

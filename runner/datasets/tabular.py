@@ -22,6 +22,30 @@ from runner.registry import register
 from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
+MAX_COLUMNS = 100_000  # a wider file is refused before it is parsed
+NAMES_SHOWN = 20  # column names listed in an error message
+
+
+def names(columns: list[str]) -> str:
+    """Column names for an error message: at most NAMES_SHOWN, each cut to 40 characters."""
+    shown = ", ".join(c[:40] for c in columns[:NAMES_SHOWN])
+    more = len(columns) - NAMES_SHOWN
+    return shown + (f", … ({more} more)" if more > 0 else "")
+
+
+def _width(path: Path, fmt: str) -> int:
+    """Columns announced by the first line: a CSV header's commas, a JSON object's keys."""
+    import json
+
+    with open(path, "rb") as f:
+        first = f.readline(64 * MAX_COLUMNS)
+    if fmt == "csv":
+        return first.count(b",") + 1
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return 0  # a line too long to judge here: pandas reads it, and the width is checked
+    return len(row) if isinstance(row, dict) else 0
 
 
 def existing_table(cfg: DatasetConfig, fmt: str) -> Path:
@@ -51,11 +75,15 @@ def read_table(cfg: DatasetConfig, fmt: str) -> Any:
     import pandas as pd
 
     path = existing_table(cfg, fmt)
+    if (width := _width(path, fmt)) > MAX_COLUMNS:
+        raise ValueError(f"{path} has {width} columns, over {MAX_COLUMNS}; keep the ones you use")
     try:
         df = pd.read_csv(path) if fmt == "csv" else pd.read_json(path, lines=True)
     except Exception as exc:  # noqa: BLE001 - pandas parser errors of many kinds
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ValueError(f"cannot read {path} as {fmt} ({first})") from None
+    if df.shape[1] > MAX_COLUMNS:
+        raise ValueError(f"{path} has {df.shape[1]} columns, over {MAX_COLUMNS}")
     if df.empty:
         raise ValueError(f"{path} holds no rows")
     return df
@@ -78,22 +106,22 @@ def to_arrays(df: Any, cfg: DatasetConfig, source: str) -> tuple[np.ndarray, np.
     columns = [str(c) for c in df.columns]
     if cfg.label_column not in columns:
         raise ValueError(
-            f"dataset.label_column={cfg.label_column} is not a column of {source}; "
-            f"columns present: {', '.join(columns)}"
+            f"dataset.label_column={cfg.label_column[:40]} is not a column of {source}; "
+            f"columns present: {names(columns)}"
         )
     features = cfg.feature_columns or [c for c in columns if c != cfg.label_column]
     missing = [c for c in features if c not in columns]
     if missing:
         raise ValueError(
-            f"dataset.feature_columns names {', '.join(missing)}, not in {source}; "
-            f"columns present: {', '.join(columns)}"
+            f"dataset.feature_columns names {names(missing)}, not in {source}; "
+            f"columns present: {names(columns)}"
         )
     table = df[features]
     from pandas.api.types import is_numeric_dtype
 
     text = [c for c in features if not is_numeric_dtype(table[c])]
     if text:
-        raise ValueError(f"feature columns {', '.join(text)} of {source} are not numeric")
+        raise ValueError(f"feature columns {names(text)} of {source} are not numeric")
     if table.isna().any().any() or df[cfg.label_column].isna().any():
         raise ValueError(f"{source} has empty cells; fill or drop those rows first")
     y, num_classes = labels(df[cfg.label_column].to_numpy(), cfg.task)

@@ -1,7 +1,9 @@
 """A user's torch model (`model.path=...`): TorchScript, or a state_dict plus `model.arch`.
 
 Weights load with `torch.load(weights_only=True)`. A full pickle (a whole nn.Module, or any
-object) is refused unless `model.trust_pickle=true`: unpickling can run arbitrary code.
+object) is refused unless `model.trust_pickle=true`: unpickling can run arbitrary code. So is a
+TorchScript file: TorchScript is code, and its `forward` may do anything torch can (write
+files with `torch.from_file(..., shared=True)`), even during the output-width check.
 A TorchScript file is exported with the TorchScript exporter (torch.export cannot trace it),
 so it gets every PTQ backend but no QAT; a state_dict in a registered architecture gets both.
 """
@@ -149,6 +151,13 @@ def load(cfg: ModelConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     example = torch.as_tensor(splits.x_val[:2])
     onnx_path = None
     if is_torchscript(src):
+        if not cfg.trust_pickle:
+            raise ValueError(
+                f"{src} is a TorchScript file: TorchScript is code and running it could do "
+                "anything, so it is refused; save model.state_dict() and set model.arch, export "
+                "ONNX, or set model.trust_pickle=true if you trust where the file came from"
+            )
+        log.warning("model: running TorchScript %s (model.trust_pickle=true)", src)
         module = torch.jit.load(str(src), map_location="cpu").eval()
     else:
         obj = read_weights(src, cfg.trust_pickle)
