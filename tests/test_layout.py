@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import ROOT
 
 WHERE = ["runner", "tests", "conf", "recipes", "benchmarks", ".ci", "Makefile", "pyproject.toml"]
-DOTDOT = re.compile(r"""(?<![\w.])\.\.(?=/|["'\s)]|$)(?:/[\w.-]+)*""")  # ../x, a bare ..
+DOTDOT = re.compile(r"""(?<![\w.])(?P<path>\.\.(?=/|["'\s)]|$)(?:/[\w.-]+)*)""")  # ../x, ..
+QUOTED = re.compile(r"""(?<=["'])(?P<path>(?:\.\./)+[\w.-]+(?:/[\w.-]+)*)""")  # "../name" in code
 ABOVE = re.compile(r"ROOT\.parent|parents\[(\d+)\]")
 
 
@@ -25,19 +26,25 @@ def _files() -> list[Path]:
 
 
 def escapes(path: Path, text: str) -> list[str]:
-    """Every path in `text` that leaves the repository (`..` parts), and every climb past the
-    root from a Python file's own location."""
+    """Every path in `text` that leaves the repository: `..` paths in configs and scripts,
+    quoted "../name" strings and climbs past the root in Python (a line marked `# hostile`
+    holds a test's payload, not a path the project uses)."""
     found = []
-    for m in DOTDOT.finditer(text):
-        line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+    python = path.suffix == ".py"
+    for m in (QUOTED if python else DOTDOT).finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line = text[line_start : text.find("\n", m.end()) % (len(text) + 1)]
+        if "# hostile" in line:
+            continue
+        before = text[line_start : m.start()]
         # Hydra's config_path and a shell `$(dirname "$0")/..` are relative to the file itself;
         # every other relative path to where commands run: the repository root
-        own = "config_path" in line or line.endswith(")/")
-        resolved = ((path.parent if own else ROOT) / m.group()).resolve()
+        own = "config_path" in before or before.endswith(")/")
+        resolved = ((path.parent if own else ROOT) / m.group("path")).resolve()
         if resolved != ROOT and ROOT not in resolved.parents:
-            found.append(m.group())
+            found.append(m.group("path"))
     depth = len(path.relative_to(ROOT).parts) - 1  # parents[depth] of the file is the root
-    for m in ABOVE.finditer(text):
+    for m in ABOVE.finditer(text) if python else ():
         if m.group(1) is None or int(m.group(1)) > depth:
             found.append(m.group())
     return found
@@ -53,17 +60,21 @@ def test_no_file_refers_to_a_path_above_the_repository_root():
 
 
 @pytest.mark.parametrize(
-    ("text", "caught"),
+    ("where", "text", "caught"),
     [
-        ('SCHEMA = ROOT.parent / "shared" / "x.json"', True),
-        ("see ../shared/result.schema.json", True),
-        ("Path(__file__).resolve().parents[2]", True),
-        ('config_path="../conf"', False),  # runner/../conf is the repository's conf/
-        ("Path(__file__).resolve().parents[1]", False),
+        ("tests/conftest.py", 'SCHEMA = ROOT.parent / "shared" / "x.json"', True),
+        ("tests/conftest.py", 'json.load(open("../shared/result.schema.json"))', True),
+        ("tests/conftest.py", "Path(__file__).resolve().parents[2]", True),
+        ("Makefile", "\tcp ../shared/result.schema.json runner/", True),
+        (".ci/run", 'cd "$(dirname "$0")/../.."', True),
+        ("runner/__main__.py", 'config_path="../conf"', False),  # runner/../conf is conf/
+        (".ci/run", 'cd "$(dirname "$0")/.."', False),
+        ("tests/conftest.py", "Path(__file__).resolve().parents[1]", False),
+        ("tests/test_trust.py", 'make_record(target="../../victim")  # hostile', False),
     ],
 )
-def test_the_check_catches_a_climb_out_of_the_repository(text, caught):
-    assert bool(escapes(ROOT / "tests" / "conftest.py", text)) == caught
+def test_the_check_catches_a_climb_out_of_the_repository(where, text, caught):
+    assert bool(escapes(ROOT / where, text)) == caught
 
 
 def test_the_result_schema_ships_inside_the_package():

@@ -153,8 +153,8 @@ def test_a_billion_laughs_file_is_refused_in_well_under_a_second(tmp_path):
 
 @pytest.mark.parametrize(
     "entry",
-    ["../x", "override hydra/launcher: evil", "hydra/callbacks: x", "model@hydra: evil",
-     "override model: ../../x"],
+    ["../x", "override hydra/launcher: evil", "hydra/callbacks: x", "model@hydra: evil",  # hostile
+     "override model: ../../x"],  # hostile
 )  # fmt: skip
 def test_defaults_leaving_the_folder_or_picking_hydra_groups_are_refused(tmp_path, entry):
     _recipe(tmp_path, {"r.yaml": f"defaults:\n  - config\n  - {entry}\n"})

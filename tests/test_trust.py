@@ -60,7 +60,7 @@ def test_e6_a_symlinked_summary_file_is_refused_and_its_target_kept(tmp_path):
 def test_e6_axis_values_never_become_paths_or_shell(tmp_path):
     sweep = tmp_path / "a" / "b" / "sweep"
     write_job(sweep, "0", baseline_record())
-    write_job(sweep, "1", make_record(target="../../../../victim/trav"))
+    write_job(sweep, "1", make_record(target="../../../../victim/trav"))  # hostile
     write_job(sweep, "2", baseline_record(model="m;touch pwned;exit;"))
     write_job(sweep, "3", make_record(model="m;touch pwned;exit;"))
     summarize(sweep)
@@ -108,7 +108,7 @@ def test_an_outcomes_file_outside_the_job_folder_is_not_read(tmp_path, caplog):
     job = write_job(sweep, "1", make_record(), outcomes=(np.ones(5), np.ones(5))).parent
     os.replace(job / "outcomes.npz", job / "kept.npz")
     rec = json.loads((job / "result.json").read_text())
-    for name in ("../../elsewhere.npz", str(elsewhere)):
+    for name in ("../../elsewhere.npz", str(elsewhere)):  # hostile
         (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": name}))
         with caplog.at_level(logging.WARNING, logger="runner.summarize"):
             assert compare.load(job / "result.json")[1] is None
