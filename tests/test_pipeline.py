@@ -152,6 +152,12 @@ def test_int8_speedup_is_above_one_and_agrees_with_an_independent_timing(run_job
         rec["baseline_latency"]["p50_ms"] / rec["latency"]["p50_ms"]
     )
     assert base["speedup"] == pytest.approx(1.0, rel=0.25)  # the baseline against itself
+    # the record's other ratios, against the files on disk
+    size, base_size = ((tmp_path / j / "model.onnx").stat().st_size for j in ("int8", "fp32"))
+    assert (rec["size_bytes"], rec["baseline_size_bytes"]) == (size, base_size)
+    assert rec["compression"] == pytest.approx(base_size / size) and rec["compression"] > 3
+    assert rec["latency"]["batch"] == 1 and rec["latency"]["threads"] == 1
+    assert rec["latency"]["runs"] >= 200 and rec["baseline_latency"]["runs"] >= 200
 
 
 def test_qat_lowers_the_training_loss_and_keeps_accuracy(run_job):
