@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP ?= precision=fp32,fp16,int8,int4 method=ptq,qat
 
-.PHONY: sweep test lint format clean
+.PHONY: sweep test lint format clean mutate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,14 @@ format: $(STAMP)
 
 clean:
 	rm -rf outputs/runs outputs/sweeps outputs/cache
+
+# Mutation testing (development only; CI does not run it): mutants of the code that decides
+# verdicts - stats, verdict, the latency protocol, the baseline cache key and the pipeline's
+# ratio/record code - against the fast tests listed under [tool.mutmut] in pyproject.toml.
+MUTANTS ?= 'runner.stats.*' 'runner.verdict.*' 'runner.measure.x_latency_stats*' \
+	'runner.measure.x_time_models*' 'runner.cache.x_key*' 'runner.pipeline.x__measure*'
+
+mutate: $(STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	$(PY) benchmarks/mutation_score.py $(MUTANTS)

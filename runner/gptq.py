@@ -59,11 +59,37 @@ def gptq(W, H, num_bits=4, group_size=32, scheme="asym", blocksize=128, percdamp
     return Q.astype(np.float32)
 
 
+def name_nodes(model) -> int:
+    """Give every unnamed or duplicate-named node a unique name, in place; return how many.
+
+    ORT's GPTQ pipeline sorts the graph by node name: nodes that share a name (our Gemm ->
+    MatMul + Add rewrite leaves them unnamed, so do some exporters) collapse into one and the
+    rest are dropped, e.g. a classifier's last MatMul + Add ("Graph output does not exist").
+    """
+    taken = {n.name for n in model.graph.node if n.name}
+    seen: set[str] = set()
+    renamed = 0
+    for i, node in enumerate(model.graph.node):
+        if node.name and node.name not in seen:
+            seen.add(node.name)
+            continue
+        stem = f"{node.name or node.op_type}_{i}"
+        name, k = stem, 0
+        while name in taken or name in seen:
+            k += 1
+            name = f"{stem}_{k}"
+        node.name = name
+        seen.add(name)
+        renamed += 1
+    return renamed
+
+
 def quantize(model, reader, block_size: int):
     """INT4 MatMulNBits weights by GPTQ, calibrated on `reader`; returns the ModelProto."""
     from onnxruntime.quantization import matmul_nbits_quantizer as mnb
     from onnxruntime.quantization.neural_compressor import weight_only
 
+    name_nodes(model)
     algo = mnb.GPTQWeightOnlyQuantConfig(calibration_data_reader=reader, block_size=128)
     quant = mnb.MatMulNBitsQuantizer(
         model, block_size=block_size, is_symmetric=False, algo_config=algo

@@ -99,3 +99,59 @@ def test_a_symlink_in_or_at_an_entry_is_never_followed(tmp_path):
     assert cache.read(link) is None
     cache.write(link, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11})
     assert (mine / "keep").read_text() == "mine" and not link.is_symlink()
+
+
+def test_the_key_covers_weights_data_and_library_versions(monkeypatch):
+    import importlib.metadata as md
+
+    from tests.conftest import typed
+
+    cfg = typed()
+    k = cache.key(cfg, "weights-a", "data-a")
+    assert cache.key(cfg, "weights-a", "data-a") == k  # deterministic
+    assert cache.key(cfg, "weights-b", "data-a") != k
+    assert cache.key(cfg, "weights-a", "data-b") != k
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda p: "0.0.1" if p == "onnxruntime" else real(p))
+    assert cache.key(cfg, "weights-a", "data-a") != k  # an ONNX Runtime upgrade re-times
+
+
+def test_a_changed_model_file_or_data_is_a_new_baseline(run_job, cache_dir, tmp_path, caplog):
+    """Same paths, same config, new contents: the stale baseline must not be reused."""
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+    from PIL import Image
+
+    from tests.userdata import digits_files
+
+    files = digits_files(cache_dir)
+    model, pngs = tmp_path / "model.onnx", tmp_path / "pngs"
+    shutil.copyfile(files["onnx"], model)
+    shutil.copytree(files["pngs"], pngs)
+    user = [
+        f"cache_dir={tmp_path / 'c'}",
+        "model=onnx_file",
+        f"model.path={model}",
+        "dataset=imagefolder",
+        f"dataset.path={pngs}",
+        "dataset.grayscale=true",
+    ]
+
+    def misses(name: str) -> bool:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="runner.pipeline"):
+            assert run_job(*user, job_dir=tmp_path / name)["status"] == "ok"
+        return "baseline: cache miss" in caplog.text
+
+    assert misses("first")
+    assert not misses("same")  # nothing changed: a hit
+    m = onnx.load(str(model))
+    w = m.graph.initializer[0]
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w) * 1.01, w.name))
+    onnx.save(m, str(model))
+    assert misses("new_weights")
+    img = next(pngs.rglob("*.png"))
+    Image.fromarray(255 - np.asarray(Image.open(img))).save(img)
+    assert misses("new_data")

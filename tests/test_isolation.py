@@ -35,9 +35,18 @@ def test_a_hanging_job_is_killed_at_its_timeout(run_job):
     assert "timeout" in rec["reason"] and "timeout_s=20" in rec["reason"]
 
 
-def test_the_fault_hook_hits_only_the_named_job(run_job):
-    rec = run_job("precision=int8", "isolation=process", "fault=segfault@3")
-    assert rec["status"] == "ok"  # run_job is not job 3 of a sweep
+def test_the_fault_hook_hits_only_the_named_job(cache_dir, tmp_path):
+    from runner import pipeline
+    from tests.conftest import FAST, choices_of, typed
+
+    ov = ["precision=int8", "isolation=process", "fault=segfault@3"]
+    cfg = typed(*FAST, f"cache_dir={cache_dir}", *ov)
+    recs = {
+        n: pipeline.run(cfg, tmp_path / str(n), ov, choices_of(ov), multirun=True, job_num=n)
+        for n in (2, 3)
+    }
+    assert recs[2]["status"] == "ok", recs[2]["reason"]  # job 2 is not the named one
+    assert recs[3]["status"] == "failed" and "SIGSEGV" in recs[3]["reason"]  # the hook fired
 
 
 def test_an_isolated_job_reports_the_same_result_as_an_inline_one(run_job, tmp_path):

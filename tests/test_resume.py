@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import FAST, ROOT
+from tests.conftest import FAST, ROOT, assert_valid_record
 
 
 def test_an_ok_job_is_not_run_again_unless_forced(run_job, tmp_path, caplog):
@@ -37,10 +37,19 @@ def test_a_changed_config_or_a_failed_job_runs_again(run_job, tmp_path):
     assert other["details"]["calibration_samples"] == 64
 
 
-def test_a_garbage_result_file_is_rerun_not_trusted(run_job, tmp_path):
+def test_a_garbage_result_file_is_rerun_not_trusted(run_job, tmp_path, caplog):
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "result.json").write_text('{"status": "ok", "run_k')
-    assert run_job("precision=int8", job_dir=tmp_path / "j")["status"] == "ok"
+    with caplog.at_level("INFO", logger="runner.pipeline"):
+        rec = run_job("precision=int8", job_dir=tmp_path / "j")
+    assert "not a readable result.json" in caplog.text and "re-running the job" in caplog.text
+    assert "already ok" not in caplog.text
+    assert rec["status"] == "ok" and rec["metric"]["baseline"] > 0.9  # it really ran
+    assert rec["timings"]["quantize_s"] is not None
+    on_disk = json.loads((tmp_path / "j" / "result.json").read_text())  # replaced, whole
+    assert on_disk == json.loads(json.dumps(rec))
+    assert_valid_record(on_disk)
+    assert (tmp_path / "j" / rec["artifact"]).exists()
 
 
 @pytest.mark.slow

@@ -1,0 +1,112 @@
+"""The pipeline's ratio and record code (`_measure`), on two small ONNX models of known cost.
+
+Fast on purpose: these are the tests `make mutate` runs against pipeline.py's record code.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from runner import cache, pipeline
+from runner.targets import make_session
+from tests.conftest import typed
+
+WIDTH = 256
+
+
+def _chain(path, layers: int, fp16_weights: bool = False):
+    """x [n, WIDTH] through `layers` MatMuls; fp16 weights are stored float16 and cast up."""
+    rng = np.random.default_rng(layers)
+    nodes, inits, prev = [], [], "x"
+    for i in range(layers):
+        w = (rng.normal(size=(WIDTH, WIDTH)) / 16).astype(np.float16 if fp16_weights else "f4")
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        name = f"w{i}"
+        if fp16_weights:
+            nodes.append(helper.make_node("Cast", [name], [f"{name}_f"], to=TensorProto.FLOAT))
+            name = f"{name}_f"
+        out = "y" if i == layers - 1 else f"h{i}"
+        nodes.append(helper.make_node("MatMul", [prev, name], [out], name=f"mm{i}"))
+        prev = out
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", WIDTH])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", WIDTH])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.save(model, str(path))
+    return path
+
+
+def _measured(tmp_path, *overrides: str) -> tuple[dict, cache.Baseline]:
+    """A record after `_measure`: baseline 8 layers fp32, candidate 1 layer fp16 weights."""
+    cfg = typed(
+        "precision=fp16",
+        "latency.warmup=10",
+        "latency.min_runs=200",
+        "latency.min_seconds=0.1",
+        "latency.memory_probe=false",
+        *overrides,
+    )
+    base_path = _chain(tmp_path / "base.onnx", 8)
+    cand = _chain(tmp_path / "cand.onnx", 1, fp16_weights=True)
+    info = {"size_bytes": base_path.stat().st_size, "peak_rss_bytes": 123_456_789}
+    base = cache.Baseline(base_path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
+    record = pipeline.new_record(cfg, [], {})
+    x = np.ones((4, WIDTH), np.float32)
+    pipeline._measure(cfg, record, base, cand, make_session(cand, cfg.target), x)
+    return record, base
+
+
+def _own_speedup(base_path, cand_path, rounds: int = 30, block: int = 20) -> float:
+    """Baseline median / candidate median, timed here in alternating blocks of calls."""
+    sessions = [make_session(p, typed().target) for p in (base_path, cand_path)]
+    feed = {"x": np.ones((1, WIDTH), np.float32)}
+    times: list[list[float]] = [[], []]
+    for _ in range(rounds):
+        for sess, t in zip(sessions, times, strict=True):
+            for _ in range(block):
+                t0 = time.perf_counter()
+                sess.run(None, feed)
+                t.append(time.perf_counter() - t0)
+    return float(np.median(times[0]) / np.median(times[1]))
+
+
+def test_speedup_is_baseline_over_candidate_and_agrees_with_an_independent_timing(tmp_path):
+    rec, base = _measured(tmp_path)
+    mine = _own_speedup(base.onnx_path, tmp_path / "cand.onnx")
+    assert mine > 2  # one layer against eight
+    assert rec["speedup"] > 2
+    assert 1 / 1.6 < rec["speedup"] / mine < 1.6, (rec["speedup"], mine)
+    assert rec["speedup"] == pytest.approx(
+        rec["baseline_latency"]["p50_ms"] / rec["latency"]["p50_ms"]
+    )
+
+
+def test_the_record_holds_latency_size_compression_and_storage(tmp_path):
+    rec, base = _measured(tmp_path, "target.threads=2", "target.batch=2")
+    for lat in (rec["latency"], rec["baseline_latency"]):
+        assert (lat["batch"], lat["threads"]) == (2, 2)
+        assert lat["runs"] >= 200 and 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"]
+    assert rec["baseline_latency"]["p50_ms"] > rec["latency"]["p50_ms"]
+    size = (tmp_path / "cand.onnx").stat().st_size
+    assert rec["size_bytes"] == size
+    assert rec["baseline_size_bytes"] == base.info["size_bytes"]
+    assert rec["compression"] == pytest.approx(base.info["size_bytes"] / size)
+    assert 15 < rec["compression"] < 17  # eight fp32 layers against one fp16 layer
+    assert rec["quantized_fraction"] == 1.0  # every weight is stored float16
+    assert rec["artifact"] == "cand.onnx"
+    assert rec["peak_rss_bytes"] is None  # memory_probe=false
+
+
+def test_the_memory_probe_records_both_peaks(tmp_path):
+    rec, base = _measured(tmp_path, "latency.memory_probe=true", "latency.min_runs=5")
+    assert 10e6 < rec["peak_rss_bytes"] < 1e9
+    assert rec["baseline_peak_rss_bytes"] == base.info["peak_rss_bytes"]

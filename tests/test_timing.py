@@ -1,0 +1,67 @@
+"""How models are timed: interleaved in blocks, on sessions with fixed threads and no spinning."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from runner.measure import time_models
+from runner.schema import LatencyConfig, TargetConfig
+from runner.targets import make_session
+
+
+def _blocks(calls: list[str]) -> list[tuple[str, int]]:
+    """Run-length encoding: [A, A, B] -> [(A, 2), (B, 1)]."""
+    return [(k, len(list(g))) for k, g in itertools.groupby(calls)]
+
+
+def test_time_models_alternates_the_models_in_blocks():
+    calls: list[str] = []
+
+    def model(label: str, seconds: float):
+        def fn():
+            calls.append(label)
+            time.sleep(seconds)
+
+        return fn
+
+    cfg = LatencyConfig(warmup=2, min_runs=30, min_seconds=0.0)
+    t_a, t_b = time_models([model("A", 0.001), model("B", 0.004)], cfg)
+    timed = calls[2 * cfg.warmup :]  # after each model's untimed warm-up calls
+    assert timed.count("A") == len(t_a) and timed.count("B") == len(t_b)
+    blocks = _blocks(timed)
+    labels = [k for k, _ in blocks]
+    assert labels == ["A", "B"] * (len(blocks) // 2), blocks  # strictly alternating, A first
+    assert len(blocks) >= 4, blocks  # not "all of A, then all of B"
+    # blocks of about 10 ms: more calls of the faster model per block
+    assert max(n for k, n in blocks if k == "B") < min(n for k, n in blocks if k == "A"), blocks
+
+
+def _tiny_model(path):
+    w = np.ones((8, 8), np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_sessions_have_the_targets_fixed_threads_and_no_spinning(tmp_path):
+    path = _tiny_model(tmp_path / "m.onnx")
+    for threads in (1, 2):
+        sess = make_session(path, TargetConfig(name="cpu_x86", threads=threads))
+        so = sess.get_session_options()
+        assert so.intra_op_num_threads == threads
+        assert so.inter_op_num_threads == 1
+        assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        x = np.ones((1, 8), np.float32)
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ np.ones((8, 8)))
