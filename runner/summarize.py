@@ -394,6 +394,22 @@ def _write(s: Summary, th: Thresholds, objective: str) -> None:
         log.warning("could not draw pareto.png: %s", exc)
 
 
+def contended_warning(records: list[dict]) -> str:
+    """A warning line (also logged) when ok jobs were timed side by side without isolation."""
+    n = sum(
+        r.get("status") == "ok" and (r.get("latency") or {}).get("isolation") == "contended"
+        for r in records
+    )
+    if not n:
+        return ""
+    line = (
+        f"warning: {n} job(s) timed contended (in parallel, latency.isolation=off): their "
+        "latencies and speedups are not comparable; re-run with latency.isolation=auto"
+    )
+    log.warning("%s", line)
+    return line + "\n"
+
+
 def summarize(
     root: Path,
     *,
@@ -411,7 +427,7 @@ def summarize(
     s = Summary(root, build_table(records, th), garbage)
     for _, group in s.table.groupby(list(GROUP), sort=False) if len(s.table) else []:
         s.recommendations.append(_recommendation(group, [r for _, r in records], objective))
-    s.text = report(s, th, objective)
+    s.text = report(s, th, objective) + contended_warning([r for _, r in records])
     if write and root.is_dir():
         try:
             _write(s, th, objective)
