@@ -213,7 +213,7 @@ def _target_problems(t: TargetConfig) -> list[str]:
     for key in ("max_latency_ms", "max_memory_mb", "max_size_mb"):
         v = getattr(t, key)
         if v is not None and v <= 0:
-            out.append(f"target.{key}={v} must be positive, or null for no budget")
+            out.append(f"target.{key}={v:g} must be positive, or null for no budget")
     return out
 
 
