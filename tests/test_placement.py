@@ -8,10 +8,12 @@ import os
 import threading
 import time
 
+import jsonschema
 import pytest
 
 from runner import placement
 from runner.summarize import contended_warning
+from tests.conftest import assert_valid_record
 
 
 @pytest.mark.parametrize(
@@ -100,3 +102,7 @@ def test_the_record_says_contended_and_the_summary_warns(run_job, tmp_path):
     rec = run_job(f"latency.lock_dir={tmp_path}", job_dir=tmp_path / "auto")
     assert rec["latency"]["isolation"] in ("pinned", "serial")
     assert contended_warning([rec]) == ""
+    assert_valid_record(rec)
+    rec["latency"]["isolation"] = "sideways"
+    with pytest.raises(jsonschema.ValidationError, match="sideways"):
+        assert_valid_record(rec)
