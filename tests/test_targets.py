@@ -106,6 +106,7 @@ def test_cuda_refuses_backends_whose_candidate_runs_on_the_cpu():
     impl = targets.implementation(t)
     assert "runs on the CPU" in impl.unsupported(t, "torchao_int8_dynamic")
     assert impl.unsupported(t, "ort_static_qdq") is None
+    assert impl.unsupported(t, "torchao_qat") is None  # QAT exports an ONNX candidate
 
 
 def test_device_profiles_are_their_base_target_with_budgets():

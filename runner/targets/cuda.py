@@ -13,7 +13,8 @@ from runner.registry import register
 from runner.schema import TargetConfig
 from runner.targets import Target, session_providers
 
-TORCH_BACKENDS = ("torchao_",)  # candidates that stay torch modules, run on the CPU here
+# Backends whose candidate stays a torch module run on the CPU here (QAT exports ONNX: fine).
+TORCH_BACKENDS = ("torchao_int8_dynamic", "torchao_int4_weight_only")
 
 
 class Cuda(Target):
@@ -32,7 +33,7 @@ class Cuda(Target):
         return None
 
     def unsupported(self, cfg: TargetConfig, backend: str) -> str | None:
-        if backend.startswith(TORCH_BACKENDS):
+        if backend in TORCH_BACKENDS:
             return (
                 f"backend {backend} keeps a torch model that runs on the CPU; on {cfg.name} "
                 "use an ONNX Runtime backend (method.backend=ort_...)"
