@@ -403,7 +403,7 @@ def contended_warning(records: list[dict]) -> str:
     if not n:
         return ""
     line = (
-        f"warning: {n} job(s) timed contended (in parallel, latency.isolation=off): their "
+        f"warning: {n} job(s) timed contended (latency.isolation=off, beside other jobs): their "
         "latencies and speedups are not comparable; re-run with latency.isolation=auto"
     )
     log.warning("%s", line)
