@@ -62,6 +62,10 @@ def _child(fn: Callable, args: tuple, job_dir: str, conn: Any) -> None:
 def call(fn: Callable, args: tuple, job_dir: Path, timeout_s: float | None) -> Any:
     """`fn(*args)` in a fresh (spawned) process; re-raises its exception, or RuntimeError for
     a crash or a timeout. `fn` and its arguments must be picklable."""
+    if mp.get_start_method(allow_none=True) not in (None, *mp.get_all_start_methods()):
+        # joblib's loky workers set the start method "loky", which a spawned child inherits
+        # in its preparation data and cannot resolve: give the child a standard one.
+        mp.set_start_method("spawn", force=True)
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, args, str(job_dir), send), daemon=True)

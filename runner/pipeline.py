@@ -22,13 +22,14 @@ from runner import (
     evaluate,
     isolation,
     measure,
+    placement,
     registry,
     results,
     tracking,
 )
 from runner.onnx_utils import baseline_onnx, model_size, quantized_fraction
 from runner.schema import Config, problems
-from runner.targets import make_session
+from runner.targets import describe, implementation, make_session
 
 log = logging.getLogger(__name__)
 # Libraries whose INFO lines drown the job's own progress output.
@@ -74,6 +75,7 @@ def new_record(cfg: Config, overrides: list[str], choices: dict[str, str]) -> di
         "target_budget": {
             "max_latency_ms": cfg.target.max_latency_ms,
             "max_memory_mb": cfg.target.max_memory_mb,
+            "max_size_mb": cfg.target.max_size_mb,
         },
         "timings": {"quantize_s": None, "eval_s": None, "total_s": None},
         "env": results.environment(),
@@ -182,17 +184,29 @@ def _inject_fault(fault: str | None, job_num: int | None) -> None:
 
 
 def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None = None) -> dict:
-    """Steps 2-7 of a job, filling `record`; raises SkipJob when the combination cannot run."""
+    """Steps 2-7 of a job, filling `record`; raises SkipJob when the combination cannot run.
+
+    The target and backend are checked first; the rest runs where `placement` puts the job
+    (on cores of its own, or with its timing in the machine's serial queue).
+    """
     precheck(cfg)
-    why = registry.get("target", cfg.target.name)(cfg.target)
+    target = implementation(cfg.target)
+    why = target.unavailable(cfg.target)
     if why:
         raise SkipJob(why)
     name, backend, why = backends.select(
         cfg.precision.name, cfg.method.name, cfg.model.prefer_backends, cfg.method.backend
     )
-    if backend is None:
+    if backend is None or (why := target.unsupported(cfg.target, name)):
         raise SkipJob(why)
     record["axes"]["backend"] = name
+    lat = cfg.latency
+    with placement.hold(lat.isolation, cfg.target.threads, lat.lock_dir):
+        return _steps(cfg, job_dir, record, job_num, name, backend)
+
+
+def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: str, backend):
+    """Load, baseline, quantize, evaluate, measure: the job's work once it may run."""
 
     import torch
 
@@ -217,7 +231,7 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     _inject_fault(cfg.fault, job_num)
     artifact = backend.quantize(job)
     record["timings"]["quantize_s"] = round(time.perf_counter() - t0, 3)
-    record["details"] = job.details
+    record["details"] = {**job.details, "target": describe(cfg.target)}
     for warning in job.details.get("warnings", []):
         log.warning("%s", warning)
     record["qat"] = job.details.get("qat")
@@ -257,7 +271,8 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
         return [measure.session_runner(sessions[i], sample) for i in (0, 1)]
 
     runs = getattr(cfg.latency, "session_runs", measure.SESSION_RUNS)
-    timed = measure.time_runs(fns, cfg.latency, runs)
+    with placement.timing():
+        timed = measure.time_runs(fns, cfg.latency, runs)
     t_base, t_cand = timed
     lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
     lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
@@ -277,6 +292,7 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
         else record["details"].get("quantized_fraction_torch"),
         artifact=artifact.name,
     )
+    placement.mark(record["latency"], record["baseline_latency"])
     if cfg.latency.memory_probe and onnx:  # the probe process runs ONNX Runtime only
         record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
         record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
@@ -312,7 +328,8 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
         sample = _batch(splits.x_val, cfg.target.batch, cfg.model.latency_tokens)
-        (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
+        with placement.timing():
+            (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
         info = {
             "key": entry.name,
             "metric": float(outcomes.mean()),

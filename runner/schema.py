@@ -90,16 +90,43 @@ class MethodConfig:
 
 
 @dataclass
+class QuantSettings:
+    """How a target's integer kernels want INT8/INT4 models: the backends read these.
+
+    "auto" values are settled per host by the target (runner/targets), e.g. reduce_range on an
+    x86 CPU without VNNI, whose u8 x s8 products saturate 16-bit intermediate sums.
+    """
+
+    activation_type: str = "uint8"  # uint8 | int8 (static INT8 activations)
+    weight_type: str = "int8"  # int8 | uint8
+    per_channel: bool | None = None  # null: method.per_channel decides
+    reduce_range: str = "false"  # true | false | auto (7-bit weights against saturation)
+    symmetric_activations: bool = False  # TensorRT wants symmetric (zero point 0) activations
+    symmetric_weights: bool = True
+    format: str = "qdq"  # qdq | qoperator (QLinearConv / QLinearMatMul)
+    int4_symmetric: bool = False  # MatMulNBits: symmetric blocks (no zero points)
+    # MatMulNBits compute type: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (VNNI/AMX/dot-product)
+    accuracy_level: int = 0
+
+
+@dataclass
 class TargetConfig:
-    """A hardware target: the runtime that executes the model and how it is timed."""
+    """A hardware target: runtime, how it is timed, how models are quantized for it, budgets."""
 
     name: str = MISSING
     arch: str = "x86_64"
-    provider: str = "CPUExecutionProvider"
+    provider: str = "CPUExecutionProvider"  # the ONNX Runtime provider the target needs
+    prefer_providers: list[str] = field(default_factory=list)  # tried first when present
+    torch_device: str = "cpu"
     threads: int = 1
     batch: int = 1
+    quant: QuantSettings = field(default_factory=QuantSettings)
     max_latency_ms: float | None = None
     max_memory_mb: float | None = None
+    max_size_mb: float | None = None
+    # Scale-out: what a job on this target asks its engine for (runner launchers merge these).
+    ray: dict[str, Any] = field(default_factory=dict)  # e.g. {num_gpus: 1}
+    slurm: dict[str, Any] = field(default_factory=dict)  # e.g. {partition: gpu, gres: gpu:1}
 
 
 @dataclass
@@ -119,6 +146,10 @@ class LatencyConfig:
     min_runs: int = 50
     min_seconds: float = 2.0
     memory_probe: bool = True
+    # Jobs side by side on one machine: auto | pinned (own cores) | serial (one timing at a
+    # time) | off (recorded as contended). See runner/placement.py.
+    isolation: str = "auto"
+    lock_dir: str | None = None  # the machine's placement locks; null: the system temp dir
 
 
 @dataclass
@@ -163,6 +194,30 @@ class Config:
 ISOLATION = ("auto", "process", "inline")
 OBJECTIVES = ("latency", "size", "memory")
 FAULTS = ("raise", "segfault", "hang")
+LATENCY_ISOLATION = ("auto", "pinned", "serial", "off")
+INT_TYPES = ("uint8", "int8")
+QUANT_FORMATS = ("qdq", "qoperator")
+REDUCE_RANGE = ("true", "false", "auto")
+
+
+def _target_problems(t: TargetConfig) -> list[str]:
+    """The target's quantization settings and budgets that no backend can use."""
+    q, out = t.quant, []
+    for key, value, allowed in (
+        ("activation_type", q.activation_type, INT_TYPES),
+        ("weight_type", q.weight_type, INT_TYPES),
+        ("format", q.format, QUANT_FORMATS),
+        ("reduce_range", str(q.reduce_range).lower(), REDUCE_RANGE),
+    ):
+        if value not in allowed:
+            out.append(f"target.quant.{key}={value} is unknown; use one of {', '.join(allowed)}")
+    if not 0 <= q.accuracy_level <= 4:
+        out.append(f"target.quant.accuracy_level={q.accuracy_level} must be 0 to 4 (4 = int8)")
+    for key in ("max_latency_ms", "max_memory_mb", "max_size_mb"):
+        v = getattr(t, key)
+        if v is not None and v <= 0:
+            out.append(f"target.{key}={v:g} must be positive, or null for no budget")
+    return out
 
 
 def problems(cfg: Config) -> list[str]:
@@ -180,6 +235,11 @@ def problems(cfg: Config) -> list[str]:
     out += [f"{k}={v} must be at least 1; set {k}=1 or more" for k, v in positive.items() if v < 1]
     if cfg.latency.warmup < 0 or cfg.latency.min_seconds < 0:
         out.append("latency.warmup and latency.min_seconds must not be negative")
+    if cfg.latency.isolation not in LATENCY_ISOLATION:
+        out.append(
+            f"latency.isolation={cfg.latency.isolation} is unknown; use one of "
+            f"{', '.join(LATENCY_ISOLATION)}"
+        )
     if cfg.isolation not in ISOLATION:
         out.append(f"isolation={cfg.isolation} is unknown; use one of {', '.join(ISOLATION)}")
     if cfg.summary.objective not in OBJECTIVES:
@@ -191,7 +251,7 @@ def problems(cfg: Config) -> list[str]:
         out.append(f"timeout_s={cfg.timeout_s} must be positive, or null for no limit")
     if cfg.fault is not None and cfg.fault.split("@")[0] not in FAULTS:
         out.append(f"fault={cfg.fault} is unknown; use one of {', '.join(FAULTS)} (optionally @N)")
-    return out
+    return out + _target_problems(cfg.target)
 
 
 def _known(key: str) -> bool:

@@ -515,6 +515,22 @@ def _write(s: Summary, th: Thresholds, objective: str) -> None:
         log.warning("could not draw pareto.png: %s", exc)
 
 
+def contended_warning(records: list[dict]) -> str:
+    """A warning line (also logged) when ok jobs were timed side by side without isolation."""
+    n = sum(
+        r.get("status") == "ok" and (r.get("latency") or {}).get("isolation") == "contended"
+        for r in records
+    )
+    if not n:
+        return ""
+    line = (
+        f"warning: {n} job(s) timed contended (latency.isolation=off, beside other jobs): their "
+        "latencies and speedups are not comparable; re-run with latency.isolation=auto"
+    )
+    log.warning("%s", line)
+    return line + "\n"
+
+
 def summarize(
     root: Path,
     *,
@@ -538,7 +554,7 @@ def summarize(
             s.unrecommended.append(("/".join(map(str, keys)), no_recommendation(group)))
         else:
             s.recommendations.append(rec)
-    s.text = report(s, th, objective)
+    s.text = report(s, th, objective) + contended_warning([r for _, r in records])
     if write and root.is_dir():
         try:
             _write(s, th, objective)

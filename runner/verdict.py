@@ -102,15 +102,18 @@ def is_risky_int4(record: Record) -> bool:
 
 
 def budget_problem(record: Record) -> str | None:
-    """Say how the candidate exceeds the target's latency or memory budget, if it does."""
+    """Say how the candidate exceeds the target's latency, memory or size budget, if it does."""
     budget = record.get("target_budget") or {}
     max_ms, max_mb = budget.get("max_latency_ms"), budget.get("max_memory_mb")
     p50 = (record.get("latency") or {}).get("p50_ms")
     rss = record.get("peak_rss_bytes")
+    max_size, size = budget.get("max_size_mb"), record.get("size_bytes")
     if max_ms is not None and p50 is not None and p50 > max_ms:
         return f"p50 latency {p50:.3g} ms exceeds the target's {max_ms:g} ms budget"
     if max_mb is not None and rss is not None and rss / MB > max_mb:
         return f"peak memory {rss / MB:.1f} MB exceeds the target's {max_mb:g} MB budget"
+    if max_size is not None and size is not None and size / MB > max_size:
+        return f"model size {size / MB:.1f} MB exceeds the target's {max_size:g} MB budget"
     return None
 
 

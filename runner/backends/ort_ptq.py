@@ -82,7 +82,7 @@ class OrtStaticInt8(Backend):
     @staticmethod
     def quantize(job: Job) -> Path:
         import onnx
-        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import quantize_static
 
         from runner import batches
         from runner.onnx_utils import graph_inputs, input_batch
@@ -103,15 +103,7 @@ class OrtStaticInt8(Backend):
         reader = _calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
         log.info("calibrating static INT8 ranges on %d samples", n)
         out = job.out_dir / "model.onnx"
-        quantize_static(
-            str(pre),
-            str(out),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            per_channel=job.cfg.method.per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
+        quantize_static(str(pre), str(out), reader, **int8_settings(job, static=True))
         pre.unlink()
         job.details["calibration_samples"] = n
         return out
@@ -141,33 +133,55 @@ class OrtInt4WeightOnly(Backend):
 
         model = onnx.load(str(job.baseline_onnx))
         job.details["gemm_rewritten"] = gemm_to_matmul(model)
-        p = job.cfg.precision
-        log.info("INT4 weight-only: %s, block %d, asymmetric", p.int4_algorithm, p.int4_block_size)
+        from runner.targets import quant_settings
+
+        p, q = job.cfg.precision, quant_settings(job.cfg.target)
+        sym = q["int4_symmetric"] and p.int4_algorithm == "rtn"  # HQQ and GPTQ: asymmetric
+        log.info(
+            "INT4 weight-only: %s, block %d, symmetric %s", p.int4_algorithm, p.int4_block_size, sym
+        )
         if p.int4_algorithm == "gptq":
             model = _gptq(job, model, p.int4_block_size)
         else:
-            algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size)
+            algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size, sym)
             quant = MatMulNBitsQuantizer(
-                model, block_size=p.int4_block_size, is_symmetric=False, algo_config=algo
+                model, block_size=p.int4_block_size, is_symmetric=sym, algo_config=algo
             )
             quant.process()
             model = quant.model.model
+        set_accuracy_level(model, q["accuracy_level"])
         out = job.out_dir / "model.onnx"
         onnx.save(model, str(out))
         job.details.update(
             int4_block_size=p.int4_block_size,
             int4_algorithm=p.int4_algorithm,
-            int4_symmetric=False,
+            int4_symmetric=sym,
+            quantize_settings={"accuracy_level": q["accuracy_level"], "symmetric": sym},
         )
         return out
 
 
-def _int4_algorithm(name: str, block: int):
+def set_accuracy_level(model, level: int) -> int:
+    """Set MatMulNBits' compute type (4 = int8 on CPU) on every such node; return how many.
+
+    Done on the finished graph so every INT4 algorithm (RTN, HQQ, GPTQ) gets the target's.
+    """
+    from onnx import helper
+
+    nodes = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    for node in nodes if level else []:
+        kept = [a for a in node.attribute if a.name != "accuracy_level"]
+        del node.attribute[:]
+        node.attribute.extend([*kept, helper.make_attribute("accuracy_level", level)])
+    return len(nodes) if level else 0
+
+
+def _int4_algorithm(name: str, block: int, symmetric: bool = False):
     """ONNX Runtime's weight-only config for `precision.int4_algorithm`."""
     from onnxruntime.quantization import matmul_nbits_quantizer as mnb
 
     if name == "rtn":
-        return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False)
+        return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric)
     if name == "hqq":
         return mnb.HQQWeightOnlyQuantConfig(block_size=block, bits=4)
     raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn, hqq or gptq")
@@ -205,16 +219,40 @@ class OrtDynamicInt8(Backend):
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization import quantize_dynamic
 
         pre = _preprocessed(job)
         out = job.out_dir / "model.onnx"
-        quantize_dynamic(
-            str(pre),
-            str(out),
-            per_channel=job.cfg.method.per_channel,
-            weight_type=QuantType.QInt8,
-        )
+        settings = int8_settings(job, static=False)
+        quantize_dynamic(str(pre), str(out), **settings)
         pre.unlink()
-        job.details["dynamic_per_channel"] = job.cfg.method.per_channel
+        job.details["dynamic_per_channel"] = settings["per_channel"]
         return out
+
+
+def int8_settings(job: Job, *, static: bool) -> dict:
+    """quantize_static/_dynamic keyword arguments from the target's settings (recorded).
+
+    Dynamic INT8 quantizes activations to uint8 at run time, whatever the target says.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    from runner.targets import quant_settings
+
+    q = quant_settings(job.cfg.target)
+    types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    per_channel = job.cfg.method.per_channel if q["per_channel"] is None else q["per_channel"]
+    used = {"per_channel": per_channel, "reduce_range": q["reduce_range"]}
+    used["weight_type"] = q["weight_type"]
+    extra = {"WeightSymmetric": q["symmetric_weights"]}
+    if static:
+        used.update(activation_type=q["activation_type"], format=q["format"])
+        extra["ActivationSymmetric"] = q["symmetric_activations"]
+    job.details["quantize_settings"] = {**used, **extra}
+    kwargs = {**used, "weight_type": types[q["weight_type"]], "extra_options": extra}
+    if static:
+        kwargs["activation_type"] = types[kwargs["activation_type"]]
+        kwargs["quant_format"] = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}[
+            kwargs.pop("format")
+        ]
+    return kwargs

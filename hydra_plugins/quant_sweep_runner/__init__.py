@@ -1,0 +1,1 @@
+"""Hydra launchers that place each job where its target's hardware is (Ray, Slurm)."""
