@@ -20,22 +20,27 @@ def test_latency_stats_percentiles_and_throughput():
     assert (s["batch"], s["threads"], s["runs"]) == (4, 2, 100)
 
 
-def test_time_models_gives_each_model_the_runs_and_time_floor():
+def test_time_models_gives_each_model_the_runs_and_time_floor(monkeypatch):
+    """On a fake clock (a loaded CI machine must not change the answer): a call of `fast`
+    takes 0.05 ms and one of `slow` 2 ms."""
+    import runner.measure as measure
+
+    now = [0.0]
     calls = {"fast": 0, "slow": 0}
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
 
-    def fast():
-        calls["fast"] += 1
-        time.sleep(0.00005)
+    def model(name, seconds):
+        def call():
+            calls[name] += 1
+            now[0] += seconds
 
-    def slow():
-        calls["slow"] += 1
-        time.sleep(0.002)
+        return call
 
     cfg = LatencyConfig(warmup=3, min_runs=50, min_seconds=0.1)
-    t_fast, t_slow = time_models([fast, slow], cfg)
+    t_fast, t_slow = time_models([model("fast", 0.00005), model("slow", 0.002)], cfg)
     assert len(t_fast) >= 50 and len(t_slow) >= 50
     assert sum(t_slow) >= 0.1 and sum(t_fast) >= 0.1
-    assert len(t_fast) > 10 * len(t_slow)  # blocks of equal time, not of equal counts
+    assert len(t_fast) == pytest.approx(40 * len(t_slow), rel=0.05)  # blocks of equal time
     assert calls["fast"] == len(t_fast) + 3
 
 
