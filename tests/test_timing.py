@@ -83,5 +83,8 @@ def test_each_model_gets_its_floor_of_runs_and_of_timed_seconds():
         assert sum(t) >= 0.06 and len(t) >= 3
         assert sum(t) < 0.06 + 0.1  # stops once the floor is met (a block is ~10 ms)
         assert calls[label] == len(t) + 3  # the warm-up calls are not timed
+    calls.update(A=0, B=0)
     cfg = LatencyConfig(warmup=1, min_runs=40, min_seconds=0.0)  # the run floor decides
-    assert all(len(t) >= 40 for t in time_models([fn("A"), fn("B")], cfg))
+    times = time_models([fn("A"), fn("B")], cfg)
+    assert all(len(t) >= 40 for t in times)
+    assert [calls[k] for k in "AB"] == [len(t) + 1 for t in times]  # exactly one warm-up
