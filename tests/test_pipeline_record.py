@@ -110,3 +110,37 @@ def test_the_memory_probe_records_both_peaks(tmp_path):
     rec, base = _measured(tmp_path, "latency.memory_probe=true", "latency.min_runs=5")
     assert 10e6 < rec["peak_rss_bytes"] < 1e9
     assert rec["baseline_peak_rss_bytes"] == base.info["peak_rss_bytes"]
+
+
+def test_a_torch_candidate_reports_its_own_storage_and_no_onnx_probe(tmp_path):
+    """torchao candidates: the artifact is not ONNX; the backend's own fraction is recorded."""
+    cfg = typed("precision=int8", "latency.warmup=2", "latency.min_runs=5",
+                "latency.min_seconds=0.01", "latency.memory_probe=true")  # fmt: skip
+    base_path = _chain(tmp_path / "base.onnx", 2)
+    sess_model = _chain(tmp_path / "cand.onnx", 1)
+    artifact = tmp_path / "model.pt"
+    artifact.write_bytes(b"\0" * 1000)
+    info = {"size_bytes": 4000, "peak_rss_bytes": 1}
+    base = cache.Baseline(base_path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
+    record = pipeline.new_record(cfg, [], {})
+    record["details"] = {"quantized_fraction_torch": 0.65}
+    x = np.ones((2, WIDTH), np.float32)
+    pipeline._measure(cfg, record, base, artifact, make_session(sess_model, cfg.target), x)
+    assert record["quantized_fraction"] == 0.65
+    assert (record["size_bytes"], record["compression"]) == (1000, 4.0)
+    assert record["peak_rss_bytes"] is None  # the probe runs ONNX Runtime models only
+    assert record["artifact"] == "model.pt"
+
+
+def test_sequence_inputs_are_cut_to_latency_tokens_for_timing(tmp_path):
+    """A dict input (as text models take) is timed on its first `latency_tokens` positions."""
+    cfg = typed("precision=fp32", "latency.warmup=2", "latency.min_runs=5",
+                "latency.min_seconds=0.01", "latency.memory_probe=false",
+                f"model.latency_tokens={WIDTH}")  # fmt: skip
+    path = _chain(tmp_path / "m.onnx", 1)
+    info = {"size_bytes": path.stat().st_size, "peak_rss_bytes": None}
+    base = cache.Baseline(path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
+    record = pipeline.new_record(cfg, [], {})
+    x = {"x": np.ones((3, 4 * WIDTH), np.float32)}  # longer than the model takes
+    pipeline._measure(cfg, record, base, path, make_session(path, cfg.target), x)
+    assert record["latency"]["runs"] >= 5 and record["speedup"] > 0

@@ -65,3 +65,26 @@ def test_sessions_have_the_targets_fixed_threads_and_no_spinning(tmp_path):
         assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
         x = np.ones((1, 8), np.float32)
         np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ np.ones((8, 8)))
+
+
+def test_each_model_gets_its_floor_of_runs_and_of_timed_seconds():
+    calls = {"A": 0, "B": 0}
+
+    def fn(label: str):
+        def call():
+            calls[label] += 1
+            time.sleep(0.001)
+
+        return call
+
+    cfg = LatencyConfig(warmup=3, min_runs=3, min_seconds=0.06)  # the time floor decides
+    times = time_models([fn("A"), fn("B")], cfg)
+    for label, t in zip("AB", times, strict=True):
+        assert sum(t) >= 0.06 and len(t) >= 3
+        assert sum(t) < 0.06 + 0.1  # stops once the floor is met (a block is ~10 ms)
+        assert calls[label] == len(t) + 3  # the warm-up calls are not timed
+    calls.update(A=0, B=0)
+    cfg = LatencyConfig(warmup=1, min_runs=40, min_seconds=0.0)  # the run floor decides
+    times = time_models([fn("A"), fn("B")], cfg)
+    assert all(len(t) >= 40 for t in times)
+    assert [calls[k] for k in "AB"] == [len(t) + 1 for t in times]  # exactly one warm-up
