@@ -18,7 +18,7 @@ import numpy as np
 
 from runner.results import read
 from runner.stats import paired_delta_ci
-from runner.summarize import load_outcomes, record_problem
+from runner.sweep_records import load_outcomes, record_problem
 from runner.verdict import MB, OBJECTIVES, Thresholds, Verdict, judge_candidate
 
 log = logging.getLogger(__name__)

@@ -10,26 +10,22 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import re
-import shlex
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from runner.results import RESULT_FILE, read
+from runner.recipe_writer import recipe_yaml
 from runner.safe_io import md_escape
+from runner.sweep_records import AXES, _num, load_outcomes, load_records
 from runner.verdict import MB, OBJECTIVES, Thresholds, pareto_front, recommend, verdict
 
 log = logging.getLogger(__name__)
-AXES = ("model", "dataset", "precision", "method", "target", "backend")
 GROUP = ("model", "dataset", "target")  # rows judged together: fronts and one recommendation
 WIDTH = 100
-OUTCOME_KEYS = ("baseline", "candidate")  # arrays in a job's outcomes .npz
 # printed column -> (table column, format); DROP lists what goes first when too wide
 SHOW = {
     "#": ("row", "d"), "model": ("model", "s"), "data": ("dataset", "s"),
@@ -53,18 +49,6 @@ _NOT_VARIANT = (
     "summary",
     "torch_threads",
 )
-# What a recommended recipe may carry from a record: plain keys and option names, and not the
-# settings that only make sense on the sender's machine (or are test hooks).
-_KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_NOT_IN_RECIPE = ("hydra", "cache_dir", "fault", "force")
-# What the summary reads, by block ("" = top level): numbers (or null) and strings (or null)
-_NUMBERS = {
-    "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
-    "target_budget": ("max_latency_ms", "max_memory_mb"),
-    "": ("speedup", "size_bytes", "compression", "peak_rss_bytes", "quantized_fraction"),
-}  # fmt: skip
-_STRINGS = {"axes": AXES, "metric": ("name",), "choices": (), "": ("reason", "outcomes_file")}
 
 
 @dataclass
@@ -88,107 +72,6 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # what the verdicts rest on
     text: str = ""
     written: list[Path] = field(default_factory=list)
-
-
-def _num(x: Any) -> float:
-    """A JSON number as a float; NaN for null or anything else."""
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
-
-
-def _misfit(rec: dict, spec: dict[str, tuple[str, ...]], fits: Any) -> str | None:
-    """The first field of `spec` whose value does not fit, as "block.key" (or "block")."""
-    for name, keys in spec.items():
-        block = rec.get(name) if name else rec
-        if block is not None and not isinstance(block, dict):
-            return name
-        for key in keys:
-            if not fits((block or {}).get(key)):
-                return f"{name or 'record'}.{key}"
-    return None
-
-
-def _is_number(x: Any) -> bool:
-    """A JSON number that fits a float (10**400 does not: it would crash the arithmetic)."""
-    try:
-        return not math.isnan(_num(x))
-    except OverflowError:
-        return False
-
-
-def _strings(x: Any, kind: type) -> bool:
-    """None, or a list / dict whose items (keys and values) are all strings."""
-    if x is None:
-        return True
-    items = [*x.keys(), *x.values()] if isinstance(x, dict) else x
-    return isinstance(x, kind) and all(isinstance(i, str) for i in items)
-
-
-def record_problem(rec: dict) -> str | None:
-    """Why a record cannot be summarized (a field the summary reads is malformed), else None."""
-    if rec.get("status") not in ("ok", "skipped", "failed"):
-        return f"unknown status {str(rec.get('status'))[:40]!r}"
-    axes = rec.get("axes")
-    if not isinstance(axes, dict) or not all(isinstance(axes.get(k), str) for k in AXES[:5]):
-        return f"axes must name {', '.join(AXES)} as strings"
-    if bad := _misfit(rec, _NUMBERS, lambda x: x is None or _is_number(x)):
-        return f"{bad} must be a number"
-    if bad := _misfit(rec, _STRINGS, lambda x: x is None or isinstance(x, str)):
-        return f"{bad} must be a string"
-    if not _strings(rec.get("overrides"), list) or not _strings(rec.get("choices"), dict):
-        return "overrides must be a list of strings and choices a mapping of strings"
-    m = rec.get("metric") or {}
-    ci = m.get("ci95")
-    two = isinstance(ci, list) and len(ci) == 2
-    if ci is not None and not (two and all(_is_number(c) for c in ci)):
-        return "metric.ci95 must be two numbers"
-    if not isinstance(m.get("higher_is_better", True), bool):
-        return "metric.higher_is_better must be true or false"
-    if rec["status"] == "ok" and math.isnan(_num(m.get("value")) + _num(m.get("baseline"))):
-        return "an ok record needs a metric value and baseline"
-    return None
-
-
-def load_records(root: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
-    """Every result.json under root as (path, record), and (path, why) for unusable ones."""
-    good, bad = [], []
-    inside = Path(root).resolve()
-    for path in sorted(Path(root).rglob(RESULT_FILE)):
-        try:
-            if path.is_symlink() or not path.resolve().is_relative_to(inside):
-                raise ValueError("a symlink (records are read from the sweep folder only)")
-            rec = read(path)
-            why = record_problem(rec)
-        except (ValueError, OSError) as exc:
-            rec, why = None, str(exc).removeprefix(f"{path}: ")
-        except Exception as exc:  # noqa: BLE001 - whatever a crafted record trips, never a crash
-            rec, why = None, f"malformed ({type(exc).__name__})"
-        if why is None:
-            good.append((path, rec))
-        else:
-            log.warning("skipping %s: %s", path, why)
-            bad.append((path, why))
-    return good, bad
-
-
-def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """The job's per-sample (baseline, candidate) outcomes, when its outcomes file is usable."""
-    name = rec.get("outcomes_file")
-    if not isinstance(name, str) or not Path(name).name or Path(name).name.startswith("."):
-        return None
-    if Path(name).name != name:  # no path in a record is followed: its file name only
-        log.warning("outcomes_file %r of %s: only its file name is read, beside it", name, path)
-        name = Path(name).name
-    if (path.parent / name).is_symlink() or not (path.parent / name).is_file():
-        return None
-    try:
-        with np.load(path.parent / name, allow_pickle=False) as z:
-            base, cand = (np.asarray(z[k], dtype=np.float64).ravel() for k in OUTCOME_KEYS)
-        if base.size != cand.size or not base.size or not np.isfinite([base, cand]).all():
-            raise ValueError("baseline and candidate must be finite and of one non-zero length")
-    except Exception as exc:  # an unreadable outcomes file only costs the sample count
-        log.warning("ignoring the outcomes of %s: %s", path, exc)
-        return None
-    return base, cand
 
 
 def variant(rec: dict) -> str:
@@ -284,81 +167,6 @@ def no_recommendation(group: pd.DataFrame) -> str:
         return f"no recommendation: the FP32 baseline job failed ({failed.reason.iloc[0]})"
     counts = ", ".join(f"{n} {label}" for label, n in group.status.value_counts().items())
     return f"no recommendation: no job of this group ran to the end ({counts})"
-
-
-def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[str, Any]:
-    """A job's non-group Hydra overrides ("target.threads=2") as nested YAML values."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from runner.safe_io import one_line
-
-    values: dict[str, Any] = {}
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception as exc:  # a bad override must not stop the summary
-        log.warning("cannot parse the overrides %s: %s", overrides, exc)
-        return values
-    for o in parsed:
-        if o.key_or_group in groups or "/" in o.key_or_group or o.package is not None:
-            continue  # group choices travel in the defaults list
-        if o.is_delete() or o.is_sweep_override():
-            log.warning("recommended.yaml cannot express the override %s", o.input_line)
-            continue
-        if not _recipe_may_hold(o.key_or_group, o.value()):
-            log.warning("recommended.yaml leaves out %s", one_line(o.input_line, 100))
-            continue
-        *parents, leaf = o.key_or_group.split(".")
-        node = values
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = o.value()
-    return values
-
-
-def _recipe_may_hold(key: str, value: Any) -> bool:
-    """Whether a record's override may travel into a recipe: a plain key of the typed config,
-    no trust decision (the receiver's), no machine-specific path or test hook, no resolver."""
-    from runner.recipes import CONFIG_KEYS, TRUST_KEYS
-
-    if not _KEY_PATH.fullmatch(key) or key.split(".")[0] not in CONFIG_KEYS:
-        return False
-    if any(t in key for t in TRUST_KEYS) or key.split(".")[0] in _NOT_IN_RECIPE:
-        return False
-    return "${" not in str(value)
-
-
-def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended") -> str:
-    """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
-    from omegaconf import OmegaConf
-
-    from runner.recipes import groups as project_groups
-    from runner.safe_io import one_line, safe_name
-
-    axes = rec["axes"]
-    choices = rec.get("choices") or {k: axes[k] for k in AXES[:5]}
-    plain = {g: o for g, o in choices.items() if g in project_groups() and _OPTION.fullmatch(o)}
-    if dropped := sorted(set(choices) - set(plain) - {g for g in choices if g.startswith("hydra")}):
-        log.warning("recommended.yaml leaves out the choices of %s", one_line(dropped, 100))
-    groups = plain
-    defaults = ["config", *({f"override {g}": o} for g, o in groups.items()), "_self_"]
-    values = _overrides_as_values(rec.get("overrides") or [], groups)
-    m = rec.get("metric") or {}
-    head = [
-        f"Recommended by runner.summarize: {axes['precision']}/{axes['method']} "
-        f"on {axes['target']} ({axes['model']}, {axes['dataset']}).",
-        *textwrap.wrap(f"Why: {why}", WIDTH - 2),
-    ]
-    if m:  # absent only for a baseline the sweep did not run
-        speedup = _cell(_num(rec.get("speedup")), ".2f")
-        line = (
-            f"{m.get('name')} {m['value']:.4g} (baseline {m['baseline']:.4g}), speedup {speedup}x"
-        )
-        head.append(f"{line}, run_key {rec.get('run_key')}")
-    folder = shlex.quote(str(config_dir.resolve()))
-    rerun = f"python -m runner --config-dir {folder} --config-name {safe_name(name)}"
-    head.append(f"Re-run: {rerun}")
-    body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults, **values}))
-    return "".join(f"# {one_line(line, 1000)}\n" for line in head) + body
 
 
 def _cell(x: Any, spec: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from runner.compare import load as compare_load
-from runner.summarize import load_outcomes, summarize
+from runner.summarize import summarize
+from runner.sweep_records import load_outcomes
 from tests.records import baseline_record, make_record, write_job
 
 
