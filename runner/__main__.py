@@ -47,6 +47,7 @@ def cli() -> None:
     """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
     when a sweep had failed jobs (after every record and the summary are written)."""
     from runner import callbacks
+    from runner.received import check_received
     from runner.recipes import RecipeError, check, recipe_from_argv
     from runner.schema import unknown_additions
 
@@ -55,7 +56,7 @@ def cli() -> None:
     recipe = recipe_from_argv(sys.argv[1:])
     if recipe is not None:
         try:
-            check(recipe)
+            check_received(recipe, check(recipe))
         except RecipeError as exc:
             _refuse(str(exc))
     main()

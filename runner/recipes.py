@@ -82,3 +82,16 @@ def recipe_from_argv(argv: list[str]) -> Path | None:
     name = opts["name"] if opts["name"].endswith(".yaml") else opts["name"] + ".yaml"
     path = Path(opts["dir"]) / name
     return path if path.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runner.recipes list | verify NAME | export SWEEP_DIR` (runner.recipe_book)."""
+    from runner.recipe_book import main as book
+
+    return book(argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`python -m runner.recipes export SWEEP_DIR`: a sweep's recommendation as a recipe file.
+
+The recipe is the summarizer's `recipe_yaml` (the job's config choices and settings) with the
+settings that only say how the job ran here left out, plus an `expected:` block built from
+the measured record: metric and tolerance, speed ratio and tolerance, target, validation
+sample count and the environment that measured them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from runner.recipe_book import LOCAL, load, promise
+from runner.recipes import RecipeError
+
+
+def expected_block(
+    rec: dict[str, Any], metric_tolerance: float = 0.01, speedup_tolerance: float = 0.3
+) -> dict[str, Any]:
+    """The promise a measured record supports; tolerances are fractions of the baseline
+    metric and of the speed ratio (timings move more between machines than accuracy)."""
+    m, env = rec["metric"], rec.get("env") or {}
+    base = abs(float(m.get("baseline") or m["value"])) or 1.0
+    out: dict[str, Any] = {
+        "metric": {
+            "name": m["name"],
+            "value": round(float(m["value"]), 4),
+            "tolerance": round(metric_tolerance * base, 4),
+            "higher_is_better": bool(m.get("higher_is_better", True)),
+        },
+    }
+    if isinstance(rec.get("speedup"), (int, float)):
+        speed = float(rec["speedup"])
+        out["speedup"] = {
+            "value": round(speed, 2),
+            "tolerance": round(speedup_tolerance * speed, 2),
+        }
+    out["target"] = rec["axes"]["target"]
+    if isinstance(m.get("n_samples"), int):
+        out["n_samples"] = m["n_samples"]
+    out["environment"] = {
+        "machine": env.get("machine"),
+        "cpu_count": env.get("cpu_count"),
+        "cpu_flags": sorted(env.get("cpu_flags") or []),
+        "versions": env.get("versions") or {},
+    }
+    out["run_key"] = rec.get("run_key")
+    return out
+
+
+def shareable(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record with what only says how it ran here (cache, Hydra, tracking) left out."""
+    overrides = [
+        o for o in rec.get("overrides") or [] if str(o).lstrip("+~").split("=")[0].split(".")[0]
+        not in LOCAL
+    ]  # fmt: skip
+    choices = {k: v for k, v in (rec.get("choices") or {}).items() if k != "tracking"}
+    return {**rec, "overrides": overrides, "choices": choices or None}
+
+
+def export_text(sweep_dir: Path, name: str, metric_tol: float, speed_tol: float) -> str:
+    """The recipe text for the sweep's first measured recommendation."""
+    import yaml
+
+    from runner.summarize import recipe_yaml, summarize
+
+    s = summarize(Path(sweep_dir), write=False)
+    measured = [r for r in s.recommendations if r.record.get("status") == "ok"]
+    if not measured:
+        why = "; ".join(w for _, w in s.unrecommended) or "no usable result records"
+        raise RecipeError(f"{sweep_dir}: no measured recommendation to export ({why})")
+    rec = measured[0]
+    text = recipe_yaml(shareable(rec.record), rec.why, Path("recipes"), name)
+    lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]
+    lines.insert(len([x for x in lines if x.startswith("#")]),
+                 f"# Run: python -m runner --config-dir recipes --config-name {name}")  # fmt: skip
+    block = expected_block(rec.record, metric_tol, speed_tol)
+    block = {"promise": None, **block}
+    block["promise"] = promise({"expected": block})
+    return "\n".join(lines) + "\n" + yaml.safe_dump({"expected": block}, sort_keys=False)
+
+
+def add_parser(sub: Any) -> None:
+    """The `export` subcommand's arguments."""
+    e = sub.add_parser("export", help="a sweep's recommendation as a recipe")
+    e.add_argument("sweep_dir", type=Path)
+    e.add_argument("--name", help="recipe name (default: model_precision_method)")
+    e.add_argument("--out", type=Path, default=Path("recipes"), help="folder to write into")
+    e.add_argument("--metric-tolerance", type=float, default=0.01, help="x baseline metric")
+    e.add_argument("--speedup-tolerance", type=float, default=0.3, help="x speed ratio")
+    e.add_argument("--force", action="store_true", help="overwrite an existing recipe")
+
+
+def export(args: argparse.Namespace) -> Path:
+    """Write the recipe file and check it loads as a received recipe would."""
+    if not Path(args.sweep_dir).is_dir():
+        raise RecipeError(f"{args.sweep_dir} is not a directory; give a sweep output folder")
+    name = args.name
+    if name is None:
+        from runner.summarize import summarize
+
+        recs = summarize(Path(args.sweep_dir), write=False).recommendations
+        a = recs[0].record["axes"] if recs else {}
+        name = "_".join(str(a.get(k)) for k in ("model", "precision", "method"))
+    path = Path(args.out) / f"{name}.yaml"
+    if path.exists() and not args.force:
+        raise RecipeError(f"{path} exists; choose another --name or pass --force")
+    text = export_text(args.sweep_dir, name, args.metric_tolerance, args.speedup_tolerance)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    load(path)  # what is written must pass the checks a receiver runs
+    return path
