@@ -56,7 +56,8 @@ def cli() -> None:
     recipe = recipe_from_argv(sys.argv[1:])
     if recipe is not None:
         try:
-            check_received(recipe, check(recipe))
+            check(recipe)
+            check_received(recipe)
         except RecipeError as exc:
             _refuse(str(exc))
     main()

@@ -49,9 +49,18 @@ def _shipped(value: str, folder: Path) -> bool:
     return p.is_file() and p.is_relative_to(folder.resolve())
 
 
-def check_received(path: Path, data: dict[str, Any]) -> None:
-    """RecipeError (one line: the key and the fix) when the recipe at `path`, read as `data`,
-    chooses where the runner writes or names a file outside its own folder."""
+def check_received(path: Path) -> None:
+    """RecipeError (one line: the key and the fix) when the recipe at `path` chooses where
+    the runner writes or names a file outside its own folder (call after runner.recipes'
+    own check, which refuses code and unreadable YAML)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RecipeError(f"recipe {path}: cannot be read as YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path}: must be a YAML mapping with a defaults list")
     for key in WRITE_KEYS:
         if key in data:
             raise RecipeError(

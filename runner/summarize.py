@@ -253,6 +253,8 @@ def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[s
     for o in parsed:
         if o.key_or_group in groups or "/" in o.key_or_group or o.package is not None:
             continue  # group choices travel in the defaults list
+        if o.key_or_group.split(".")[0] in ("hydra", "cache_dir", "fault", "force"):
+            continue  # how the job ran here; a received recipe may not set these
         if o.is_delete() or o.is_sweep_override():
             log.warning("recommended.yaml cannot express the override %s", o.input_line)
             continue
