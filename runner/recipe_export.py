@@ -60,24 +60,46 @@ def shareable(rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "overrides": overrides, "choices": choices or None}
 
 
-def export_text(sweep_dir: Path, name: str, metric_tol: float, speed_tol: float) -> str:
-    """The recipe text for the sweep's first measured recommendation."""
-    import yaml
+def pick(folder: Path) -> tuple[dict[str, Any], str]:
+    """The measured record to export and why: a job folder's own record, or the sweep's first
+    measured recommendation."""
+    from runner.results import RESULT_FILE, read
+    from runner.summarize import record_problem, summarize
 
-    from runner.summarize import recipe_yaml, summarize
-
-    s = summarize(Path(sweep_dir), write=False)
+    folder = Path(folder)
+    if (folder / RESULT_FILE).is_file():
+        try:
+            rec = read(folder / RESULT_FILE)
+        except ValueError as exc:
+            raise RecipeError(f"{folder}: unreadable record ({exc})") from exc
+        if record_problem(rec) or rec.get("status") != "ok":
+            why = record_problem(rec) or f"the job {rec.get('status')}"
+            raise RecipeError(f"{folder}: no measured record to export ({why})")
+        return rec, f"exported from the job {folder.name}"
+    s = summarize(folder, write=False)
     measured = [r for r in s.recommendations if r.record.get("status") == "ok"]
     if not measured:
         why = "; ".join(w for _, w in s.unrecommended) or "no usable result records"
-        raise RecipeError(f"{sweep_dir}: no measured recommendation to export ({why})")
-    rec = measured[0]
-    text = recipe_yaml(shareable(rec.record), rec.why, Path("recipes"), name)
+        if s.recommendations:
+            why = "it recommends the FP32 baseline, which the sweep did not run"
+        raise RecipeError(
+            f"{folder}: no measured recommendation to export ({why}); give a job folder to "
+            "export that job"
+        )
+    return measured[0].record, measured[0].why
+
+
+def export_text(rec: dict[str, Any], why: str, name: str, tolerances: tuple[float, float]) -> str:
+    """The recipe text for a measured record: its config plus the `expected:` block."""
+    import yaml
+
+    from runner.summarize import recipe_yaml
+
+    text = recipe_yaml(shareable(rec), why, Path("recipes"), name)
     lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]
-    lines.insert(len([x for x in lines if x.startswith("#")]),
-                 f"# Run: python -m runner --config-dir recipes --config-name {name}")  # fmt: skip
-    block = expected_block(rec.record, metric_tol, speed_tol)
-    block = {"promise": None, **block}
+    run = f"# Run: python -m runner --config-dir recipes --config-name {name}"
+    lines.insert(len([x for x in lines if x.startswith("#")]), run)
+    block = {"promise": None, **expected_block(rec, *tolerances)}
     block["promise"] = promise({"expected": block})
     return "\n".join(lines) + "\n" + yaml.safe_dump({"expected": block}, sort_keys=False)
 
@@ -85,7 +107,7 @@ def export_text(sweep_dir: Path, name: str, metric_tol: float, speed_tol: float)
 def add_parser(sub: Any) -> None:
     """The `export` subcommand's arguments."""
     e = sub.add_parser("export", help="a sweep's recommendation as a recipe")
-    e.add_argument("sweep_dir", type=Path)
+    e.add_argument("sweep_dir", type=Path, help="a sweep folder, or one job's folder")
     e.add_argument("--name", help="recipe name (default: model_precision_method)")
     e.add_argument("--out", type=Path, default=Path("recipes"), help="folder to write into")
     e.add_argument("--metric-tolerance", type=float, default=0.01, help="x baseline metric")
@@ -97,17 +119,13 @@ def export(args: argparse.Namespace) -> Path:
     """Write the recipe file and check it loads as a received recipe would."""
     if not Path(args.sweep_dir).is_dir():
         raise RecipeError(f"{args.sweep_dir} is not a directory; give a sweep output folder")
-    name = args.name
-    if name is None:
-        from runner.summarize import summarize
-
-        recs = summarize(Path(args.sweep_dir), write=False).recommendations
-        a = recs[0].record["axes"] if recs else {}
-        name = "_".join(str(a.get(k)) for k in ("model", "precision", "method"))
+    rec, why = pick(args.sweep_dir)
+    a = rec["axes"]
+    name = args.name or "_".join(str(a.get(k)) for k in ("model", "precision", "method"))
     path = Path(args.out) / f"{name}.yaml"
     if path.exists() and not args.force:
         raise RecipeError(f"{path} exists; choose another --name or pass --force")
-    text = export_text(args.sweep_dir, name, args.metric_tolerance, args.speedup_tolerance)
+    text = export_text(rec, why, name, (args.metric_tolerance, args.speedup_tolerance))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     load(path)  # what is written must pass the checks a receiver runs

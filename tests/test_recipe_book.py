@@ -139,3 +139,27 @@ def test_export_then_list_verify_pass_and_forced_fail(cache_dir, tmp_path):
     assert f"onnxruntime {rec['env']['versions']['onnxruntime']} here, 0.0.1 in the recipe" in (
         done.stdout
     )
+
+
+def test_export_of_a_job_folder_when_the_sweep_recommends_no_measured_job(tmp_path):
+    from tests.records import make_record, write_job
+
+    rec = make_record("int8", "ptq", p50=0.06, drop=0.04, higher_is_better=False,
+                      name="perplexity")  # fmt: skip
+    rec["overrides"] += ["cache_dir=/elsewhere", "model.window=256", "tracking=wandb"]
+    rec["choices"]["tracking"] = "wandb"
+    write_job(tmp_path / "s", "0_int8", rec)
+    done = cli("export", "s", cwd=tmp_path, module="runner.recipes")
+    assert done.returncode == 2 and "recommends the FP32 baseline" in done.stderr
+    done = cli("export", "s/0_int8", "--name", "lm", cwd=tmp_path, module="runner.recipes")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "recipes" / "lm.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert "cache_dir" not in text and "tracking" not in text and data["model"]["window"] == 256
+    e = data["expected"]
+    assert e["metric"] == {"name": "perplexity", "value": round(rec["metric"]["value"], 4),
+                           "tolerance": 0.009, "higher_is_better": False}  # fmt: skip
+    assert (
+        e["promise"]
+        == f"perplexity <= {rec['metric']['value'] + 0.009:.4g}, speedup >= 0.70x on cpu_x86"
+    )
