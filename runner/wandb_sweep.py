@@ -68,6 +68,23 @@ def grid_size(spec: dict[str, Any]) -> int:
     return n
 
 
+def log_summary(sweep_dir: Path, project: str | None) -> int:
+    """Summarize an agent-run sweep folder and log its W&B summary run (a multirun does this
+    itself at its end; agents run one job each and never see the end)."""
+    from runner.schema import TrackingConfig
+    from runner.summarize import summarize
+    from runner.tracking import log_sweep
+
+    if not Path(sweep_dir).is_dir():
+        print(f"error: {sweep_dir} is not a directory", file=sys.stderr)
+        return 2
+    summary = summarize(sweep_dir)
+    cfg = TrackingConfig(name="wandb", **({"project": project} if project else {}))
+    log_sweep(cfg, sweep_dir, summary)
+    print(summary.text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: write the sweep YAML and say how to start it; exit 2 on a bad override."""
     import yaml
@@ -77,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("sweep.yaml"), help="the YAML to write")
     p.add_argument("--project", help="the W&B project (default: tracking.project)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. precision=int8,int4")
+    p.add_argument(
+        "--log-summary",
+        type=Path,
+        metavar="SWEEP_DIR",
+        help="once the agents are done: summarize SWEEP_DIR and log its W&B summary run",
+    )
     args = p.parse_args(argv)
+    if args.log_summary is not None:
+        return log_summary(args.log_summary, args.project)
     try:
         spec = sweep_spec(args.overrides, args.project)
     except ValueError as exc:

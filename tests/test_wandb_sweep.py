@@ -86,3 +86,19 @@ def test_the_sweep_command_writes_a_record_into_the_sweep_dir(cache_dir, tmp_pat
 
     s = summarize(sweep_dir)
     assert len(s.table) == 1 and (sweep_dir / "recommended.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_the_summary_run_of_an_agent_sweep_is_logged_on_request(tmp_path, monkeypatch):
+    from tests.records import baseline_record, make_record, write_job
+    from tests.wandb_records import only_run
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    sweep = tmp_path / "wandb-abc123"
+    write_job(sweep, "precision=fp32", baseline_record())
+    write_job(sweep, "precision=int8", make_record("int8"))
+    assert main(["--log-summary", str(sweep)]) == 0
+    run = only_run(sweep)
+    assert (run.group, run.job_type) == ("wandb-abc123", "summary")
+    assert run.history["summary_table/nrows"] == 2 and run.summary["recommended"] == "int8/ptq"
