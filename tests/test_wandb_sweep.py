@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from runner.wandb_sweep import grid_size, main, sweep_spec
-from tests.conftest import FAST, ROOT
+from tests.conftest import FAST, ROOT, cli
 
 
 def test_swept_overrides_become_grid_parameters_and_fixed_ones_single_values():
@@ -98,7 +98,9 @@ def test_the_summary_run_of_an_agent_sweep_is_logged_on_request(tmp_path, monkey
     sweep = tmp_path / "wandb-abc123"
     write_job(sweep, "precision=fp32", baseline_record())
     write_job(sweep, "precision=int8", make_record("int8"))
-    assert main(["--log-summary", str(sweep)]) == 0
+    # its own process, as a user runs it (this one may hold W&B state from the agent test)
+    done = cli("--log-summary", str(sweep), cwd=tmp_path, module="runner.wandb_sweep")
+    assert done.returncode == 0, done.stderr[-2000:]
     run = only_run(sweep)
     assert (run.group, run.job_type) == ("wandb-abc123", "summary")
     assert run.history["summary_table/nrows"] == 2 and run.summary["recommended"] == "int8/ptq"
