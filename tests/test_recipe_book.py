@@ -61,7 +61,7 @@ GOOD = "defaults:\n  - config\n  - override precision: int8\n  - _self_\n"
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ("cache_dir: /tmp/elsewhere\n", "`cache_dir` is refused"),
+        ("cache_dir: /srv/elsewhere\n", "`cache_dir` is refused"),
         ("cache_dir: outputs/cache\n", "`cache_dir` is refused"),
         ("model:\n  path: /etc/passwd\n", "model.path='/etc/passwd' is refused"),
         (
