@@ -36,6 +36,12 @@ class SummarizeOnMultirunEnd(Callback):
             log.exception("summary failed; run `python -m runner.summarize %s`", sweep_dir)
             return
         print(summary.text)
+        try:  # one W&B run for the whole sweep; W&B never fails the sweep
+            from runner.tracking import log_sweep, tracking_config
+
+            log_sweep(tracking_config(config.tracking), sweep_dir, summary)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("tracking: W&B summary run skipped (%s)", exc)
 
 
 def failed_jobs() -> list[tuple[str, str]]:

@@ -195,8 +195,25 @@ def command_line_problem(argv: list[str]) -> str | None:
         name = Path(args.config_name or "config")
         bad = ".." in name.parts or name.is_absolute()
         return f"--config-name {name} is refused: name a config inside conf/" if bad else None
+    from runner.received import check_received
+
+    name = (args.config_name or "config").removesuffix(".yaml")
     try:
-        check(Path(args.config_dir), args.config_name or "config")
+        check(Path(args.config_dir), name)
+        check_received(Path(args.config_dir) / f"{name}.yaml")  # where it writes, what it reads
     except RecipeError as exc:
         return str(exc)
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runner.recipes list | verify NAME | export SWEEP_DIR` (runner.recipe_book)."""
+    from runner.recipe_book import main as book
+
+    return book(argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

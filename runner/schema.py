@@ -136,6 +136,8 @@ class TrackingConfig:
     name: str = "none"
     project: str = "quant-sweep"
     mode: str = "auto"
+    verbose: bool = False  # show W&B's own console output (off: one warning line at most)
+    timeout_s: float = 60.0  # the longest W&B may take to start before the job goes on
 
 
 @dataclass

@@ -1,11 +1,35 @@
-"""Tracking: none does nothing; wandb logs offline unless the user is logged in."""
+"""Tracking: none does nothing; wandb logs one run per job and one summary run per sweep,
+offline unless logged in, and W&B trouble costs one warning line, never the job.
+
+The W&B tests read the `.wandb` files back with W&B's protobuf messages only after the runs
+have finished (log_record and log_sweep call run.finish(), and the CLI process has exited).
+"""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import pytest
 
 from runner.schema import TrackingConfig
-from runner.tracking import flatten, log_record, wandb_mode
+from runner.tracking import flatten, interval, job_config, job_summary, log_record, wandb_mode
+from tests.conftest import FAST, ROOT, cli
+from tests.wandb_records import only_run
+
+RECORD = {
+    "status": "ok",
+    "reason": None,
+    "axes": {"model": "m", "dataset": "d", "precision": "int4", "method": "ptq",
+             "target": "cpu_x86", "backend": "ort_matmulnbits"},
+    "overrides": ["precision=int4", "precision.int4_algorithm=hqq"],
+    "metric": {"name": "accuracy", "value": 0.9, "baseline": 0.95, "ci95": [-0.08, -0.02],
+               "higher_is_better": True, "n_samples": 300},
+    "speedup": 2.5, "speedup_ci": {"low": 2.25, "high": 2.75},
+    "latency": {"p50_ms": 1.5, "p90_ms": 2.0}, "size_bytes": 1000, "compression": 4.0,
+    "peak_rss_bytes": 5000, "quantized_fraction": 0.5,
+}  # fmt: skip
 
 
 def test_flatten_keeps_chartable_values_only():
@@ -22,87 +46,81 @@ def test_wandb_is_offline_unless_logged_in(monkeypatch, tmp_path):
     assert wandb_mode(TrackingConfig(name="wandb", mode="offline")) == "offline"
 
 
-def _wandb_records(path) -> list:
-    """The protobuf records of a .wandb file (a LevelDB-style log: a 7-byte file header,
-    32 KiB blocks, chunks with a 7-byte header: crc32, length, type full/first/middle/last)."""
-    import struct
-
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    data, pos, block = path.read_bytes(), 7, 32768
-    assert data[:4] == b":W&B"
-    records, parts = [], b""
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # the rest of a block too short for a header: padding
-            pos += block - pos % block
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if kind == 0:
-            break
-        parts += data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):  # full, or last chunk of a record
-            rec = pb.Record()
-            rec.ParseFromString(parts)
-            records.append(rec)
-            parts = b""
-    return records
-
-
-@pytest.mark.slow
-def test_wandb_offline_run_is_written_under_the_job_dir(run_job, tmp_path, monkeypatch, caplog):
-    import json
-
-    import wandb
-
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "300")  # a loaded 2-core CI box starts slowly
-    monkeypatch.setenv("WANDB__SERVICE_WAIT", "300")
-    with caplog.at_level("WARNING", logger="runner.tracking"):
-        rec = run_job("precision=int8", "tracking=wandb", job_dir=tmp_path / "job")
-    assert rec["status"] == "ok"
-    assert "wandb logging failed" not in caplog.text, caplog.text
-    # run.finish() has returned; teardown waits for W&B's service to close (flush) the file,
-    # so what is read below is complete: no sleep, no race with the writer.
-    wandb.teardown()
-    runs = list((tmp_path / "job" / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 1
-    records = _wandb_records(runs[0])
-    kinds = [r.WhichOneof("record_type") for r in records]
-    assert "run" in kinds and "exit" in kinds  # the run started and finished
-    logged = {
-        item.key or "/".join(item.nested_key): json.loads(item.value_json)
-        for r in records
-        if r.WhichOneof("record_type") == "history"
-        for item in r.history.item
-    }
-    assert logged["speedup"] == pytest.approx(rec["speedup"])
-    assert logged["metric/value"] == pytest.approx(rec["metric"]["value"])
-    assert logged["latency/p50_ms"] == pytest.approx(rec["latency"]["p50_ms"])
-    assert logged["quantized_fraction"] == pytest.approx(rec["quantized_fraction"])
-
-
-def test_a_tracker_error_never_fails_the_job_nor_touches_its_result(
-    run_job, tmp_path, monkeypatch, caplog
-):
-    import json
-
-    import wandb
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("tracker is down")
-
-    monkeypatch.setattr(wandb, "init", broken)  # the tracker fails; the job is what is tested
-    with caplog.at_level("WARNING", logger="runner.tracking"):
-        rec = run_job("precision=int8", "tracking=wandb", job_dir=tmp_path / "job")
-    assert rec["status"] == "ok" and rec["reason"] is None
-    assert "tracker is down" in caplog.text and "result.json is unaffected" in caplog.text
-    on_disk = json.loads((tmp_path / "job" / "result.json").read_text())
-    assert on_disk["status"] == "ok" and on_disk["metric"] == json.loads(json.dumps(rec["metric"]))
+def test_config_puts_the_axes_on_top_and_summary_holds_delta_and_intervals():
+    resolved = {"precision": {"bits": 4, "int4_algorithm": "hqq"}}
+    config = job_config(RECORD, resolved)
+    assert {k: config[k] for k in ("model", "precision", "backend", "algorithm")} == {
+        "model": "m", "precision": "int4", "backend": "ort_matmulnbits", "algorithm": "hqq"
+    }  # fmt: skip
+    assert config["config"] == resolved
+    s = job_summary(RECORD, "ship")
+    assert s["metric/delta_abs"] == pytest.approx(-0.05)
+    assert (s["metric/ci95_low"], s["metric/ci95_high"]) == (-0.08, -0.02)
+    assert (s["speedup_ci_low"], s["speedup_ci_high"]) == (2.25, 2.75)
+    assert s["latency/p50_ms"] == 1.5 and s["verdict"] == "ship" and s["status"] == "ok"
+    assert interval([1, 2]) == interval({"lo": 1, "hi": 2}) == (1.0, 2.0)
+    assert interval(None) is None and interval([1]) is None
 
 
 def test_tracking_none_writes_nothing(tmp_path):
     log_record(TrackingConfig(name="none"), tmp_path, {"axes": {}})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_unreachable_wandb_costs_one_warning_line_and_never_the_job(tmp_path):
+    code = (
+        "import logging, pathlib; logging.basicConfig(level=logging.INFO);"
+        "from runner.schema import TrackingConfig; from runner.tracking import log_record;"
+        "log_record(TrackingConfig(name='wandb', mode='online', timeout_s=5),"
+        f" pathlib.Path({str(tmp_path)!r}), {RECORD!r}); print('job goes on')"
+    )
+    env = {"WANDB_API_KEY": "a" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9",
+           "NETRC": str(tmp_path / "none"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "HOME": str(tmp_path)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "job goes on"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tracking: W&B logging of this job failed" in lines[0], lines
+
+
+@pytest.mark.slow
+def test_a_sweep_logs_one_run_per_job_and_a_summary_run(cache_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    sweep = tmp_path / "sweep"
+    done = cli(
+        "-m", "precision=int8", "tracking=wandb", *FAST, f"cache_dir={cache_dir}",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (job,) = [p.parent for p in sweep.glob("*/result.json")]
+    rec = json.loads((job / "result.json").read_text())
+    run = only_run(job)  # read back after the CLI (and so run.finish()) has finished
+    assert (run.group, run.job_type, sorted(run.tags)) == (
+        "sweep",
+        "int8-ptq",
+        ["cpu_x86", "digits_cnn"],
+    )
+    assert {k: run.config[k] for k in ("model", "dataset", "precision", "method", "target")} == {
+        k: rec["axes"][k] for k in ("model", "dataset", "precision", "method", "target")
+    }
+    assert run.config["backend"] == rec["axes"]["backend"]
+    assert run.config["config"]["precision"]["bits"] == 8
+    assert run.summary["metric/value"] == pytest.approx(rec["metric"]["value"])
+    assert run.summary["metric/baseline"] == pytest.approx(rec["metric"]["baseline"])
+    assert run.summary["speedup"] == pytest.approx(rec["speedup"])
+    assert run.summary["latency/p50_ms"] == pytest.approx(rec["latency"]["p50_ms"])
+    assert run.summary["size_bytes"] == rec["size_bytes"] and run.summary["status"] == "ok"
+    assert run.summary["verdict"] in ("ship", "try QAT", "stay FP16", "no gain", "inconclusive")
+
+    summary = only_run(sweep)
+    assert (summary.group, summary.job_type) == ("sweep", "summary")
+    assert summary.history["summary_table/_type"] == "table-file"
+    assert summary.history["summary_table/nrows"] == 1
+    assert summary.history["pareto/_type"] == "image-file"
+    ((kind, name, files),) = [a for a in summary.artifacts if a[0] == "sweep-summary"]
+    assert name == "sweep-sweep" and {"summary.csv", "recommended.yaml"} <= set(files)

@@ -1,0 +1,132 @@
+"""`python -m runner.recipes export SWEEP_DIR`: a sweep's recommendation as a recipe file.
+
+The recipe is the summarizer's `recipe_yaml` (the job's config choices and settings) with the
+settings that only say how the job ran here left out, plus an `expected:` block built from
+the measured record: metric and tolerance, speed ratio and tolerance, target, validation
+sample count and the environment that measured them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from runner.recipe_book import LOCAL, load, promise
+from runner.recipes import RecipeError
+
+
+def expected_block(
+    rec: dict[str, Any], metric_tolerance: float = 0.01, speedup_tolerance: float = 0.3
+) -> dict[str, Any]:
+    """The promise a measured record supports; tolerances are fractions of the baseline
+    metric and of the speed ratio (timings move more between machines than accuracy)."""
+    m, env = rec["metric"], rec.get("env") or {}
+    base = abs(float(m.get("baseline") or m["value"])) or 1.0
+    out: dict[str, Any] = {
+        "metric": {
+            "name": m["name"],
+            "value": round(float(m["value"]), 4),
+            "tolerance": round(metric_tolerance * base, 4),
+            "higher_is_better": bool(m.get("higher_is_better", True)),
+        },
+    }
+    if isinstance(rec.get("speedup"), (int, float)):
+        speed = float(rec["speedup"])
+        out["speedup"] = {
+            "value": round(speed, 2),
+            "tolerance": round(speedup_tolerance * speed, 2),
+        }
+    out["target"] = rec["axes"]["target"]
+    if isinstance(m.get("n_samples"), int):
+        out["n_samples"] = m["n_samples"]
+    out["environment"] = {
+        "machine": env.get("machine"),
+        "cpu_count": env.get("cpu_count"),
+        "cpu_flags": sorted(env.get("cpu_flags") or []),
+        "versions": env.get("versions") or {},
+    }
+    out["run_key"] = rec.get("run_key")
+    return out
+
+
+def shareable(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record with what only says how it ran here (cache, Hydra, tracking) left out."""
+    overrides = [
+        o for o in rec.get("overrides") or [] if str(o).lstrip("+~").split("=")[0].split(".")[0]
+        not in LOCAL
+    ]  # fmt: skip
+    choices = {k: v for k, v in (rec.get("choices") or {}).items() if k != "tracking"}
+    return {**rec, "overrides": overrides, "choices": choices or None}
+
+
+def pick(folder: Path) -> tuple[dict[str, Any], str]:
+    """The measured record to export and why: a job folder's own record, or the sweep's first
+    measured recommendation."""
+    from runner.results import RESULT_FILE, read
+    from runner.summarize import record_problem, summarize
+
+    folder = Path(folder)
+    if (folder / RESULT_FILE).is_file():
+        try:
+            rec = read(folder / RESULT_FILE)
+        except ValueError as exc:
+            raise RecipeError(f"{folder}: unreadable record ({exc})") from exc
+        if record_problem(rec) or rec.get("status") != "ok":
+            why = record_problem(rec) or f"the job {rec.get('status')}"
+            raise RecipeError(f"{folder}: no measured record to export ({why})")
+        return rec, f"exported from the job {folder.name}"
+    s = summarize(folder, write=False)
+    measured = [r for r in s.recommendations if r.record.get("status") == "ok"]
+    if not measured:
+        why = "; ".join(w for _, w in s.unrecommended) or "no usable result records"
+        if s.recommendations:
+            why = "it recommends the FP32 baseline, which the sweep did not run"
+        raise RecipeError(
+            f"{folder}: no measured recommendation to export ({why}); give a job folder to "
+            "export that job"
+        )
+    return measured[0].record, measured[0].why
+
+
+def export_text(rec: dict[str, Any], why: str, name: str, tolerances: tuple[float, float]) -> str:
+    """The recipe text for a measured record: its config plus the `expected:` block."""
+    import yaml
+
+    from runner.summarize import recipe_yaml
+
+    text = recipe_yaml(shareable(rec), why, Path("recipes"), name)
+    lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]
+    run = f"# Run: python -m runner --config-dir recipes --config-name {name}"
+    lines.insert(len([x for x in lines if x.startswith("#")]), run)
+    block = {"promise": None, **expected_block(rec, *tolerances)}
+    block["promise"] = promise({"expected": block})
+    return "\n".join(lines) + "\n" + yaml.safe_dump({"expected": block}, sort_keys=False)
+
+
+def add_parser(sub: Any) -> None:
+    """The `export` subcommand's arguments."""
+    e = sub.add_parser("export", help="a sweep's recommendation as a recipe")
+    e.add_argument("sweep_dir", type=Path, help="a sweep folder, or one job's folder")
+    e.add_argument("--name", help="recipe name (default: model_precision_method)")
+    e.add_argument("--out", type=Path, default=Path("recipes"), help="folder to write into")
+    e.add_argument("--metric-tolerance", type=float, default=0.01, help="x baseline metric")
+    e.add_argument("--speedup-tolerance", type=float, default=0.3, help="x speed ratio")
+    e.add_argument("--force", action="store_true", help="overwrite an existing recipe")
+
+
+def export(args: argparse.Namespace) -> Path:
+    """Write the recipe file and check it loads as a received recipe would."""
+    if not Path(args.sweep_dir).is_dir():
+        raise RecipeError(f"{args.sweep_dir} is not a directory; give a sweep output folder")
+    rec, why = pick(args.sweep_dir)
+    a = rec["axes"]
+    name = args.name or "_".join(str(a.get(k)) for k in ("model", "precision", "method"))
+    path = Path(args.out) / f"{name}.yaml"
+    if path.exists() and not args.force:
+        raise RecipeError(f"{path} exists; choose another --name or pass --force")
+    text = export_text(rec, why, name, (args.metric_tolerance, args.speedup_tolerance))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    load(path)  # what is written must pass the checks a receiver runs
+    return path
