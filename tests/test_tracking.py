@@ -124,3 +124,22 @@ def test_a_sweep_logs_one_run_per_job_and_a_summary_run(cache_dir, tmp_path, mon
     assert summary.history["pareto/_type"] == "image-file"
     ((kind, name, files),) = [a for a in summary.artifacts if a[0] == "sweep-summary"]
     assert name == "sweep-sweep" and {"summary.csv", "recommended.yaml"} <= set(files)
+
+
+def test_a_tracker_error_never_fails_the_job_nor_touches_its_result(
+    run_job, tmp_path, monkeypatch, caplog
+):
+    import json
+
+    import wandb
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tracker is down")
+
+    monkeypatch.setattr(wandb, "init", broken)  # the tracker fails; the job is what is tested
+    with caplog.at_level("WARNING", logger="runner.tracking"):
+        rec = run_job("precision=int8", "tracking=wandb", job_dir=tmp_path / "job")
+    assert rec["status"] == "ok" and rec["reason"] is None
+    assert "tracker is down" in caplog.text and "results on disk are unaffected" in caplog.text
+    on_disk = json.loads((tmp_path / "job" / "result.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["metric"] == json.loads(json.dumps(rec["metric"]))
