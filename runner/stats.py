@@ -212,6 +212,34 @@ def samples_to_settle(
     return n_to_settle(float(np.std(diff, ddof=1)), gap, confidence, power)
 
 
+def agreeing_samples_to_settle(
+    n: int, threshold_abs: float, confidence: float = 0.95
+) -> int | None:
+    """Samples at which Tango's interval of a candidate that agrees with the baseline on every
+    sample (0/1 outcomes, no disagreement) would exclude threshold_abs; None for a threshold
+    of 0, which no sample count can clear. The interval narrows like 1/n here, not 1/sqrt(n),
+    so the normal power formula (no variance to use) cannot say it."""
+    if threshold_abs == 0 or n < 1:
+        return None
+
+    def clears(m: int) -> bool:
+        lo, hi = tango_delta_ci(0, 0, m, confidence)
+        return not lo < threshold_abs < hi
+
+    if clears(n):
+        return n
+    hi = n
+    while not clears(hi):
+        hi *= 2
+        if hi > 10**9:
+            return None
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if clears(mid) else (mid, hi)
+    return hi
+
+
 def speedup_interval(
     base_blocks: list[list[float]], cand_blocks: list[list[float]], confidence: float = 0.95
 ) -> tuple[float, float] | None:

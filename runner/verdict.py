@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runner.stats import blocks_to_settle, samples_to_settle
+from runner.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
 
 LABELS = (
     "ship",
@@ -179,6 +179,13 @@ def _settle_text(
             if need is not None:
                 more = max(need - b.size, 1)
                 return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
+            agree = np.array_equal(b, c) and bool(np.isin(b, (0.0, 1.0)).all())
+            need = agreeing_samples_to_settle(b.size, thr, conf) if agree else None
+            if need is not None:  # no disagreement: no variance for a power formula
+                return (
+                    f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle "
+                    "it if the candidate keeps agreeing with the baseline on every one"
+                )
     return f"more {unit} would settle it"
 
 

@@ -191,3 +191,14 @@ def test_blocks_to_settle_recovers_the_spread_from_the_interval():
     assert blocks_to_settle(ci, 30, 1.05) == expected
     z = Z95 + 0.8416212335729143
     assert expected == math.ceil((z * r.std(ddof=1) / (r.mean() - math.log(1.05))) ** 2)
+
+
+def test_a_candidate_that_always_agrees_needs_the_samples_tangos_interval_needs():
+    from runner.stats import agreeing_samples_to_settle, tango_delta_ci
+
+    need = agreeing_samples_to_settle(135, -0.0099)
+    lo, _ = tango_delta_ci(0, 0, need)
+    assert lo > -0.0099 > tango_delta_ci(0, 0, need - 1)[0]  # the smallest such count
+    assert 380 <= need <= 390  # z^2 / (n + z^2) < 0.0099: n > 384
+    assert agreeing_samples_to_settle(540, -0.0099) == 540  # already settled
+    assert agreeing_samples_to_settle(135, 0.0) is None

@@ -360,3 +360,14 @@ def test_when_no_ship_row_is_on_the_front_the_reason_says_so():
     best, why = recommend(table, "latency")
     assert best == 2 and "no ship candidate is on the latency Pareto front" in why
     assert "Pareto-optimal" not in why
+
+
+def test_no_disagreement_on_a_small_split_says_how_many_samples_would_settle_it():
+    import numpy as np
+
+    outcomes = (np.ones(135), np.ones(135))
+    rec = make_record(drop=0.0, baseline=1.0, ci_drop=(-0.0277, 0.0277))
+    v = verdict(rec, outcomes=outcomes)
+    assert v.label == "inconclusive"
+    assert "about 246 more validation samples (~381 in all)" in v.reason  # z² / (n + z²) < 1 %
+    assert "keeps agreeing with the baseline" in v.reason
