@@ -72,7 +72,7 @@ def _panel(ax: Any, g: pd.DataFrame, cost: str, xlabel: str, styles: dict) -> No
     for i, r in enumerate(g.itertuples()):
         color, marker = styles[r.Index]
         big = r.verdict == "baseline"
-        ax.errorbar(getattr(r, cost), r.metric, yerr=yerr[:, i : i + 1],
+        ax.errorbar(getattr(r, cost), r.metric, yerr=None if big else yerr[:, i : i + 1],
                     xerr=None if xerr is None else xerr[:, i : i + 1], color=color,
                     marker="*" if big else marker, ms=14 if big else 7, capsize=3, ls="none",
                     label=f"#{r.row} {r.precision}/{r.method} ({r.verdict})")  # fmt: skip
