@@ -111,6 +111,9 @@ def write(
     if entry.is_symlink():  # replaced, never followed
         entry.unlink()
     elif entry.exists():
+        if (theirs := read(entry)) is not None:  # a parallel job wrote a valid entry first:
+            shutil.rmtree(tmp, ignore_errors=True)  # keep it, jobs may be reading it now
+            return theirs
         shutil.rmtree(entry)
     try:
         os.replace(tmp, entry)

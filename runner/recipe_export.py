@@ -64,7 +64,8 @@ def pick(folder: Path) -> tuple[dict[str, Any], str]:
     """The measured record to export and why: a job folder's own record, or the sweep's first
     measured recommendation."""
     from runner.results import RESULT_FILE, read
-    from runner.summarize import record_problem, summarize
+    from runner.summarize import summarize
+    from runner.sweep_records import record_problem
 
     folder = Path(folder)
     if (folder / RESULT_FILE).is_file():
@@ -93,7 +94,7 @@ def export_text(rec: dict[str, Any], why: str, name: str, tolerances: tuple[floa
     """The recipe text for a measured record: its config plus the `expected:` block."""
     import yaml
 
-    from runner.summarize import recipe_yaml
+    from runner.recipe_writer import recipe_yaml
 
     text = recipe_yaml(shareable(rec), why, Path("recipes"), name)
     lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]

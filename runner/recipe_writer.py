@@ -30,8 +30,12 @@ _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _NOT_IN_RECIPE = ("hydra", "cache_dir", "fault", "force")
 
 
-def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[str, Any]:
-    """A job's non-group Hydra overrides ("target.threads=2") as nested YAML values."""
+def _overrides_as_values(
+    overrides: list[str], groups: dict[str, str], local: list[str] | None = None
+) -> dict[str, Any]:
+    """A job's non-group Hydra overrides ("target.threads=2") as nested YAML values; paths to
+    the user's own files (model.path, dataset.path) go to `local` instead, as overrides for the
+    re-run command line: a recipe names no file it does not ship."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from runner.safe_io import one_line
@@ -50,6 +54,9 @@ def _overrides_as_values(overrides: list[str], groups: dict[str, str]) -> dict[s
             continue
         if not _recipe_may_hold(o.key_or_group, o.value()):
             log.warning("recommended.yaml leaves out %s", one_line(o.input_line, 100))
+            continue
+        if o.key_or_group.split(".")[-1] == "path" and local is not None:
+            local.append(f"{o.key_or_group}={o.value()}")
             continue
         *parents, leaf = o.key_or_group.split(".")
         node = values
@@ -85,7 +92,8 @@ def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended"
         log.warning("recommended.yaml leaves out the choices of %s", one_line(dropped, 100))
     groups = plain
     defaults = ["config", *({f"override {g}": o} for g, o in groups.items()), "_self_"]
-    values = _overrides_as_values(rec.get("overrides") or [], groups)
+    local: list[str] = []
+    values = _overrides_as_values(rec.get("overrides") or [], groups, local)
     m = rec.get("metric") or {}
     head = [
         f"Recommended by runner.summarize: {axes['precision']}/{axes['method']} "
@@ -101,6 +109,7 @@ def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended"
         head.append(f"{line}, run_key {rec.get('run_key')}")
     folder = shlex.quote(str(config_dir.resolve()))
     rerun = f"python -m runner --config-dir {folder} --config-name {safe_name(name)}"
+    rerun = " ".join([rerun, *map(shlex.quote, local)])  # this machine's files, not the recipe's
     head.append(f"Re-run: {rerun}")
     body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults, **values}))
     return "".join(f"# {one_line(line, 1000)}\n" for line in head) + body

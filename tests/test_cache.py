@@ -155,3 +155,17 @@ def test_a_changed_model_file_or_data_is_a_new_baseline(run_job, cache_dir, tmp_
     img = next(pngs.rglob("*.png"))
     Image.fromarray(255 - np.asarray(Image.open(img))).save(img)
     assert misses("new_data")
+
+
+def test_a_parallel_jobs_valid_entry_wins_and_is_never_pulled_from_under_a_reader(tmp_path):
+    """Two jobs of a parallel sweep miss the same key and both write: the second keeps the
+    first's entry (a job may be running its model.onnx right now) instead of replacing it."""
+    src = tmp_path / "m.onnx"
+    src.write_bytes(b"model bytes")
+    entry = tmp_path / "baselines" / "k"
+    cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11, "by": "first"})
+    inode = (entry / "model.onnx").stat().st_ino
+    second = cache.write(entry, src, np.ones(5), np.zeros((5, 2)), {"size_bytes": 11, "by": "2nd"})
+    assert second.info["by"] == "first" and (entry / "model.onnx").stat().st_ino == inode
+    assert json.loads((entry / "baseline.json").read_text())["by"] == "first"
+    assert [p.name for p in entry.parent.iterdir()] == ["k"]  # no temporary folder left

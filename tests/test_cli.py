@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -190,4 +191,14 @@ def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, t
     assert "all 45 samples" in int8["details"]["warnings"][0]
     summary = (sweep / "summary.md").read_text()
     assert "verdicts rest on 135 validation samples" in summary
-    assert (sweep / "recommended.yaml").exists()
+    # The recommendation re-runs with its own Re-run line: the paths travel on the command
+    # line, not in the recipe (which names no file it does not ship).
+    recipe = (sweep / "recommended.yaml").read_text()
+    body = "\n".join(x for x in recipe.splitlines() if not x.startswith("#"))
+    assert str(model) not in body and str(data) not in body
+    rerun = shlex.split(recipe.split("# Re-run: ")[1].splitlines()[0])
+    assert f"model.path={model}" in rerun and f"dataset.path={data}" in rerun
+    again = cli(*rerun[3:], f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path / 'r'}", *FAST,
+                cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, (again.stdout + again.stderr)[-2000:]
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["status"] == "ok"
