@@ -62,10 +62,10 @@ def test_no_file_refers_to_a_path_above_the_repository_root():
 @pytest.mark.parametrize(
     ("where", "text", "caught"),
     [
-        ("tests/conftest.py", 'SCHEMA = ROOT.parent / "shared" / "x.json"', True),
-        ("tests/conftest.py", 'json.load(open("../shared/result.schema.json"))', True),
+        ("tests/conftest.py", 'SCHEMA = ROOT.parent / "beside" / "x.json"', True),
+        ("tests/conftest.py", 'json.load(open("../beside/result.schema.json"))', True),
         ("tests/conftest.py", "Path(__file__).resolve().parents[2]", True),
-        ("Makefile", "\tcp ../shared/result.schema.json runner/", True),
+        ("Makefile", "\tcp ../beside/result.schema.json runner/", True),
         (".ci/run", 'cd "$(dirname "$0")/../.."', True),
         ("runner/__main__.py", 'config_path="../conf"', False),  # runner/../conf is conf/
         (".ci/run", 'cd "$(dirname "$0")/.."', False),
