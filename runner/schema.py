@@ -26,7 +26,8 @@ class ModelConfig:
     seed: int = 0
     path: str | None = None  # onnx_file / torch_file: the model file
     arch: str | None = None  # torch_file with a state_dict: a registered architecture
-    trust_pickle: bool = False  # torch_file: allow a full pickle (unpickling can run code)
+    # torch_file: allow a full pickle or a TorchScript file (both can run code when loaded)
+    trust_pickle: bool = False
     # Backends to try first for this model when several implement a precision x method
     # (dynamic INT8 suits transformers, static QDQ suits CNNs).
     prefer_backends: list[str] = field(default_factory=list)

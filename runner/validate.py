@@ -217,7 +217,7 @@ def parser() -> argparse.ArgumentParser:
     a("--data", required=True, help="image folder (DIR/<class>/*.png), .csv or .jsonl file")
     a("--task", default="classification", choices=["classification", "regression"])
     a("--arch", help="registered architecture of a state_dict (digits_cnn, diabetes_mlp)")
-    a("--trust-pickle", action="store_true", help="allow a full pickle (it can run code)")
+    a("--trust-pickle", action="store_true", help="allow a pickle or TorchScript (code)")
     a("--image-size", type=int, nargs=2, metavar=("H", "W"), help="default: the ONNX input")
     a("--grayscale", action="store_true", default=None, help="default: the ONNX input's C")
     a("--rgb", dest="grayscale", action="store_false")
