@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import pickle
 import subprocess
-import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from runner.recipe_files import expanded_nodes
 from runner.recipes import RecipeError, _composed_problem, _loader, check, command_line_problem
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli
+from tests.userdata import TouchOnLoad
 
 GOOD = "defaults:\n  - config\n  - override precision: int8\n  - _self_\ntarget:\n  threads: 2\n"
 
@@ -43,13 +45,9 @@ def _refused(folder, name: str, words: str) -> str:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The runner's command line from an empty temporary folder (nothing lands in the checkout)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return cli(*args, cwd=Path(tmp), timeout=120)
 
 
 def test_e1_a_sibling_file_pulled_in_by_the_defaults_is_checked(tmp_path):
@@ -108,20 +106,10 @@ def test_e3_config_path_and_experimental_rerun_are_refused(tmp_path):
     done = _cli("-cp", str(tmp_path), "-cn", "r", f"hydra.run.dir={tmp_path / 'out'}")
     assert done.returncode == 2 and "--config-path (-cp) is refused" in done.stderr
     payload = tmp_path / "config.pickle"
-    payload.write_bytes(pickle.dumps(_Touch(str(marker))))
+    payload.write_bytes(pickle.dumps(TouchOnLoad(str(marker))))
     done = _cli("--experimental-rer", str(payload))
     assert done.returncode == 2 and "--experimental-rerun is refused" in done.stderr
     assert not marker.exists()
-
-
-class _Touch:
-    """Unpickling this touches a file: what a hostile pickle would do."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def test_e4_trust_pickle_in_a_recipe_is_refused_but_the_receiver_may_pass_it(tmp_path):

@@ -13,9 +13,10 @@ import re
 import shlex
 import struct
 import subprocess
-import sys
+import tempfile
 import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,9 @@ from runner import compare
 from runner.recipes import check
 from runner.safe_io import md_escape, write_text
 from runner.summarize import summarize
-from tests.conftest import ROOT
+from tests.conftest import cli
 from tests.records import baseline_record, make_record, write_job
+from tests.userdata import TouchOnLoad
 
 
 def _sweep(root, **extra):
@@ -212,29 +214,18 @@ def test_a_million_column_csv_is_refused_in_a_short_message(tmp_path):
     assert len(str(exc.value)) < 600 and "(4980 more)" in str(exc.value)
 
 
-class _Touch:
-    """Unpickling this creates the marker file: what a hostile checkpoint would do."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def _evil_pickle(tmp_path):
     import torch
 
     marker, evil = tmp_path / "pwned", tmp_path / "evil.pt"
-    torch.save({"payload": _Touch(str(marker))}, evil)
+    torch.save({"payload": TouchOnLoad(str(marker))}, evil)
     return marker, evil
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
+    """The runner's command line from an empty temporary folder (nothing lands in the checkout)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return cli(*args, cwd=Path(tmp), timeout=300)
 
 
 def test_e4_the_cli_refuses_a_recipe_that_trusts_a_pickle(tmp_path):
