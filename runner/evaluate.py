@@ -21,8 +21,10 @@ def predict(session: Any, x: Any, batch: int = 64) -> np.ndarray:
     A model whose batch dimension is fixed (an export with batch 1) is fed that many at a time,
     the last batch padded with copies of its last sample whose outputs are dropped.
     """
-    from runner import batches
+    from runner import batches, lm
 
+    if lm.is_kv_graph(session):  # a decoder with a KV cache: NLL and top-1 token per position
+        return lm.window_scores(session, x)
     inp = session.get_inputs()[0]
     dim = inp.shape[0] if inp.shape else None
     fixed = dim if isinstance(dim, int) and dim > 0 else None
@@ -57,7 +59,8 @@ def outcomes(
     """Per-sample outcome whose mean is the metric: 1/0 correctness, absolute error, or the
     cosine of an embedding to the FP32 baseline's (`reference`) for the same input."""
     if task == "language_modeling":  # per-token NLL of every scored token (y is the mask)
-        return outputs.astype(np.float64)[np.asarray(y) == 1]
+        nll = outputs[..., 0] if outputs.ndim == 3 else outputs
+        return nll.astype(np.float64)[np.asarray(y) == 1]
     if task == "embedding":
         if reference is None:
             raise ValueError("embedding fidelity needs the FP32 baseline's embeddings")
@@ -92,6 +95,8 @@ def compare(
     """The result record's `metric` block: value, baseline, deltas and the paired 95 % CI.
 
     Regression adds `extra: {rmse: {value, baseline}, r2: {value, baseline}}`; R² needs `y`.
+    A language model scored through its KV-cache graph adds `top1_agreement`: the share of
+    scored positions where the candidate ranks the same next token first as the baseline.
     """
     from runner.stats import paired_delta_ci
 
@@ -116,6 +121,11 @@ def compare(
     if task == "regression":
         ext_c, ext_b = regression_extra(cand, y), regression_extra(base, y)
         block["extra"] = {k: {"value": ext_c[k], "baseline": ext_b[k]} for k in ext_c}
+    if task == "language_modeling" and outputs is not None and outputs[0].ndim == 3:
+        scored = np.asarray(y) == 1  # the same next token ranked first as by FP32?
+        top = [o[..., 1][scored] for o in outputs]
+        agree = float(np.mean(top[0] == top[1]))
+        block["extra"] = {"top1_agreement": {"value": agree, "baseline": 1.0}}
     if task == "embedding" and outputs is not None:  # same nearest neighbour as FP32?
         agree = float(np.mean(nearest_neighbours(outputs[0]) == nearest_neighbours(outputs[1])))
         block["extra"] = {"nn_agreement": {"value": agree, "baseline": 1.0}}

@@ -84,15 +84,22 @@ def name_nodes(model) -> int:
     return renamed
 
 
-def quantize(model, reader, block_size: int):
-    """INT4 MatMulNBits weights by GPTQ, calibrated on `reader`; returns the ModelProto."""
+def quantize(model, reader, block_size: int, exclude: list[str] | tuple = ()):
+    """INT4 MatMulNBits weights by GPTQ, calibrated on `reader`; returns the ModelProto.
+
+    `exclude`: MatMul node names left as they are (kept float, or quantized later to 8 bits).
+    """
     from onnxruntime.quantization import matmul_nbits_quantizer as mnb
     from onnxruntime.quantization.neural_compressor import weight_only
 
     name_nodes(model)
     algo = mnb.GPTQWeightOnlyQuantConfig(calibration_data_reader=reader, block_size=128)
     quant = mnb.MatMulNBitsQuantizer(
-        model, block_size=block_size, is_symmetric=False, algo_config=algo
+        model,
+        block_size=block_size,
+        is_symmetric=False,
+        algo_config=algo,
+        nodes_to_exclude=list(exclude),
     )
     original, weight_only.gptq = weight_only.gptq, gptq
     try:

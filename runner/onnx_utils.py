@@ -125,6 +125,39 @@ def gemm_to_matmul(model: Any) -> int:
     return count
 
 
+def fold_transposed_weights(model: Any) -> list[str]:
+    """Give each MatMul that reads Transpose(initializer) a transposed initializer of its own.
+
+    A language model whose lm_head shares the embedding matrix is exported as
+    MatMul(x, Transpose(embed_tokens.weight)); MatMulNBits only quantizes a MatMul whose
+    weight is a constant, so without this the lm_head (a fifth of SmolLM2's decode work)
+    would stay float. The embedding lookup keeps the original matrix. Returns the MatMul names.
+    """
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    folded = []
+    for node in model.graph.node:
+        src = producer.get(node.input[1]) if node.op_type == "MatMul" else None
+        if src is None or src.op_type != "Transpose" or src.input[0] not in inits:
+            continue
+        perm = [helper.get_attribute_value(a) for a in src.attribute if a.name == "perm"]
+        w = numpy_helper.to_array(inits[src.input[0]])
+        if w.ndim != 2 or (perm and list(perm[0]) != [1, 0]):
+            continue
+        t = numpy_helper.from_array(np.ascontiguousarray(w.T), src.output[0] + "_folded")
+        model.graph.initializer.append(t)
+        node.input[1] = t.name
+        folded.append(node.name)
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [n for n in model.graph.node if n.op_type != "Transpose" or n.output[0] in used]
+    if len(keep) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+    return folded
+
+
 def _weight_elems(model: Any) -> list[tuple[str, int, int]]:
     """(initializer name, element count, ONNX dtype) of every weight a compute op reads."""
     from onnx import helper

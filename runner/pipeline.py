@@ -21,6 +21,7 @@ from runner import (
     cache,
     evaluate,
     isolation,
+    lm,
     measure,
     placement,
     registry,
@@ -252,37 +253,25 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
 
 def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
     """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
-    from runner.stats import speedup_interval
-
-    sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
-    log.info(
-        "latency: timing baseline and candidate (batch %d, %d thread(s))",
-        cfg.target.batch,
-        cfg.target.threads,
-    )
     onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
 
-    def fns(run: int) -> list:  # fresh sessions each run, made in alternating order
+    def fresh(run: int) -> list:  # fresh sessions each run, made in alternating order
         made = [lambda: make_session(base.onnx_path, cfg.target), lambda: session]
         if run > 0 and onnx:  # a torch candidate (torchao) cannot be rebuilt: it is kept
             made[1] = lambda: make_session(artifact, cfg.target)
         order = (0, 1) if run % 2 == 0 else (1, 0)
         sessions = {i: made[i]() for i in order}
-        return [measure.session_runner(sessions[i], sample) for i in (0, 1)]
+        return [sessions[0], sessions[1]]
 
-    runs = getattr(cfg.latency, "session_runs", measure.SESSION_RUNS)
+    generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
+    timer = _time_generation if generation else _time_calls
     with placement.timing():
-        timed = measure.time_runs(fns, cfg.latency, runs)
-    t_base, t_cand = timed
-    lat_base = measure.latency_stats(t_base, cfg.target.batch, cfg.target.threads)
-    lat = measure.latency_stats(t_cand, cfg.target.batch, cfg.target.threads)
-    speedup_ci = speedup_interval(*timed.rounds)  # t interval over the runs' p50 ratios
-    lat["session_runs"] = len(timed.rounds[0])
+        lat_base, lat, speedup, speedup_ci = timer(cfg, record, fresh, x)
     size = model_size(artifact)
     record.update(
         latency=lat,
         baseline_latency=lat_base,
-        speedup=lat_base["p50_ms"] / lat["p50_ms"],
+        speedup=speedup,
         speedup_ci=list(speedup_ci) if speedup_ci else None,
         size_bytes=size,
         baseline_size_bytes=base.info["size_bytes"],
@@ -294,8 +283,95 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
     )
     placement.mark(record["latency"], record["baseline_latency"])
     if cfg.latency.memory_probe and onnx:  # the probe process runs ONNX Runtime only
+        sample = _timing_input(cfg, x, generation)
         record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
         record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
+
+
+def _timing_input(cfg: Config, x, generation: bool):
+    """What one timed call runs on: the generation prompt, or the first validation batch."""
+    if generation:
+        return {"input_ids": lm.prompt_of(x, cfg.model.prompt_tokens)}
+    return _batch(x, cfg.target.batch, cfg.model.latency_tokens)
+
+
+def _time_calls(cfg: Config, record: dict, fresh, x) -> tuple:
+    """One call = one batch through the model: p50 ratio and its interval over fresh runs."""
+    from runner.stats import speedup_interval
+
+    sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
+    log.info(
+        "latency: timing baseline and candidate (batch %d, %d thread(s))",
+        cfg.target.batch,
+        cfg.target.threads,
+    )
+
+    def fns(run: int) -> list:
+        return [measure.session_runner(s, sample) for s in fresh(run)]
+
+    timed = measure.time_runs(fns, cfg.latency, cfg.latency.session_runs)
+    lat_base, lat = (measure.latency_stats(t, cfg.target.batch, cfg.target.threads) for t in timed)
+    lat["session_runs"] = len(timed.rounds[0])
+    return lat_base, lat, lat_base["p50_ms"] / lat["p50_ms"], speedup_interval(*timed.rounds)
+
+
+def _time_generation(cfg: Config, record: dict, fresh, x) -> tuple:
+    """A language model as it is deployed: prefill of the prompt, then greedy decode through
+    the KV cache, baseline and candidate interleaved over fresh session runs.
+
+    Each run warms every call once, then times one prefill and one decode of `new_tokens`
+    tokens per model (a decode call is itself new_tokens timed steps). The speedup verdicts
+    rank on is summary.lm_speed's: the decode tokens/s ratio, or the prefill (TTFT) ratio.
+    """
+    from dataclasses import replace
+
+    from runner.stats import speedup_interval
+
+    m = cfg.model
+    prompt = lm.prompt_of(x, m.prompt_tokens)
+    log.info(
+        "latency: generation, prefill %d tokens then %d decode tokens with the KV cache "
+        "(%d thread(s), %d runs)",
+        prompt.shape[1],
+        m.new_tokens,
+        cfg.target.threads,
+        cfg.latency.session_runs,
+    )
+    steps: list[list[float]] = [[], []]  # decode step times (not the sessions: let them go)
+
+    def fns(run: int) -> list:
+        made = [lm.Generation(s, prompt, m.new_tokens) for s in fresh(run)]
+        for i, g in enumerate(made):
+            g.token_times = steps[i]
+            g.skip = m.new_tokens  # the warm-up call's steps are not kept
+        return lm.runners(made)  # prefill base, prefill cand, decode base, decode cand
+
+    runs = cfg.latency.session_runs
+    protocol = replace(cfg.latency, warmup=1, min_runs=runs, min_seconds=0.0)
+    timed = measure.time_runs(fns, protocol, runs)
+    shape = {"prompt_tokens": int(prompt.shape[1]), "new_tokens": m.new_tokens}
+    figures = [lm.generation_figures(timed[i], timed[2 + i], steps[i], shape) for i in (0, 1)]
+    record["baseline_generation"], record["generation"] = figures
+    ratio, ci = {}, {}
+    for k, (b, c) in {"prefill": (0, 1), "decode": (2, 3)}.items():
+        ratio[k] = float(np.median(timed[b]) / np.median(timed[c]))
+        ci[k] = speedup_interval(timed.rounds[b], timed.rounds[c])
+        figures[1][f"speedup_{k}"] = ratio[k]
+        figures[1][f"speedup_{k}_ci"] = list(ci[k]) if ci[k] else None
+    speed = cfg.summary.lm_speed  # the latency block: per decode token, or per prefill
+    per_call = steps if speed == "decode" else [timed[0], timed[1]]
+    lat_base, lat = (measure.latency_stats(t, 1, cfg.target.threads) for t in per_call)
+    for block in (lat_base, lat):
+        block.update(session_runs=runs, unit="decode token" if speed == "decode" else "prefill")
+    log.info(
+        "generation: TTFT %.0f -> %.0f ms, decode %.1f -> %.1f tokens/s (%.2fx)",
+        figures[0]["ttft_ms"],
+        figures[1]["ttft_ms"],
+        figures[0]["decode_tokens_per_s"],
+        figures[1]["decode_tokens_per_s"],
+        ratio["decode"],
+    )
+    return lat_base, lat, ratio[speed], ci[speed]
 
 
 def _batch(x, batch: int, tokens: int | None = None):
@@ -327,13 +403,19 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         session = make_session(path, cfg.target)
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
-        sample = _batch(splits.x_val, cfg.target.batch, cfg.model.latency_tokens)
-        with placement.timing():
-            (times,) = measure.time_models([measure.session_runner(session, sample)], cfg.latency)
+        generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
+        sample = _timing_input(cfg, splits.x_val, generation)
+        latency = None  # a language model is timed in each job only, interleaved (generation)
+        if not generation:
+            with placement.timing():
+                (times,) = measure.time_models(
+                    [measure.session_runner(session, sample)], cfg.latency
+                )
+            latency = measure.latency_stats(times, cfg.target.batch, cfg.target.threads)
         info = {
             "key": entry.name,
             "metric": float(outcomes.mean()),
-            "latency": measure.latency_stats(times, cfg.target.batch, cfg.target.threads),
+            "latency": latency,
             "size_bytes": model_size(path),
             "peak_rss_bytes": measure.peak_rss(path, cfg.target, sample)
             if cfg.latency.memory_probe

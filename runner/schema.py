@@ -36,8 +36,15 @@ class ModelConfig:
     stride: int = 512  # language models: tokens each later window adds (and scores)
     eval_tokens: int = 2048  # language models: tokens of validation text scored
     latency_tokens: int | None = None  # time inputs cut to this many tokens (long windows)
+    # Language models are timed as they generate: prefill of prompt_tokens tokens of the
+    # evaluation text (time to first token), then new_tokens greedy tokens through the KV cache.
+    prompt_tokens: int = 128
+    new_tokens: int = 64
     # Layers kept in float by the torch backends: substrings of module names (e.g. lm_head).
     keep_float: list[str] = field(default_factory=list)
+    # INT4 weight-only (MatMulNBits): layers stored at 8 bits instead (substrings of ONNX node
+    # names, e.g. lm_head): mixed precision for the layers INT4 hurts most.
+    int8_layers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +83,12 @@ class PrecisionConfig:
     # the calibration split's activations).
     int4_algorithm: str = "rtn"
     gptq_tokens: int = 3072  # language models: calibration tokens for GPTQ's Hessians
+    # MatMulNBits (weight-only INT4 / INT8): its compute type, 0 unset (float), 1 fp32, 2 fp16,
+    # 3 bf16, 4 int8 (the fast VNNI/AMX/dot-product path); null: the target's quant setting.
+    accuracy_level: int | None = None
+    # Weight-only blocks without zero points (symmetric); null: the target's int4_symmetric
+    # for INT4, symmetric for INT8. HQQ and GPTQ are always asymmetric.
+    symmetric: bool | None = None
 
 
 @dataclass
@@ -88,6 +101,9 @@ class MethodConfig:
     per_channel: bool = True
     qat_epochs: int = 2
     qat_lr: float = 1e-4
+    # torchao backends: run the quantized model under torch.compile (Inductor) instead of
+    # eagerly; the first calls compile (slow once), the timing's warm-up absorbs them.
+    compile: bool = False
 
 
 @dataclass
@@ -153,6 +169,7 @@ class LatencyConfig:
     # time) | off (recorded as contended). See runner/placement.py.
     isolation: str = "auto"
     lock_dir: str | None = None  # the machine's placement locks; null: the system temp dir
+    session_runs: int = 5  # fresh session pairs timed; the speed interval comes from their spread
 
 
 @dataclass
@@ -163,6 +180,9 @@ class SummaryConfig:
     ship_below: float = 0.01
     qat_below: float = 0.03
     min_speedup: float = 1.05  # slower than this counts as "no gain"
+    # Language models: which generation speed verdicts and fronts rank on: decode (tokens/s
+    # through the KV cache) or prefill (time to first token). summary.md shows both.
+    lm_speed: str = "decode"
 
 
 @dataclass
@@ -196,6 +216,8 @@ class Config:
 
 ISOLATION = ("auto", "process", "inline")
 OBJECTIVES = ("latency", "size", "memory")
+LM_SPEEDS = ("decode", "prefill")
+INT4_ALGORITHMS = ("rtn", "hqq", "gptq", "k_quant")
 FAULTS = ("raise", "segfault", "hang")
 LATENCY_ISOLATION = ("auto", "pinned", "serial", "off")
 INT_TYPES = ("uint8", "int8")
@@ -249,6 +271,25 @@ def problems(cfg: Config) -> list[str]:
         out.append(
             f"summary.objective={cfg.summary.objective} is unknown; use one of "
             f"{', '.join(OBJECTIVES)}"
+        )
+    if cfg.summary.lm_speed not in LM_SPEEDS:
+        out.append(
+            f"summary.lm_speed={cfg.summary.lm_speed} is unknown; use one of {', '.join(LM_SPEEDS)}"
+        )
+    p = cfg.precision
+    if p.accuracy_level is not None and not 0 <= p.accuracy_level <= 4:
+        out.append(f"precision.accuracy_level={p.accuracy_level} must be 0 to 4 (4 = int8)")
+    if p.int4_algorithm not in INT4_ALGORITHMS:
+        out.append(
+            f"precision.int4_algorithm={p.int4_algorithm} is unknown; use one of "
+            f"{', '.join(INT4_ALGORITHMS)}"
+        )
+    if cfg.model.prompt_tokens < 1 or cfg.model.new_tokens < 1:
+        out.append("model.prompt_tokens and model.new_tokens must be at least 1")
+    if cfg.latency.session_runs < 2:
+        out.append(
+            f"latency.session_runs={cfg.latency.session_runs} must be at least 2 (the speed "
+            "interval needs two runs); set latency.session_runs=2 or more"
         )
     if cfg.timeout_s is not None and cfg.timeout_s <= 0:
         out.append(f"timeout_s={cfg.timeout_s} must be positive, or null for no limit")

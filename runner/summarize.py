@@ -32,11 +32,13 @@ SHOW = {
     "prec": ("precision", "s"), "meth": ("method", "s"), "target": ("target", "s"),
     "backend": ("backend", "s"), "variant": ("variant", "s"), "metric": ("metric", ".4g"),
     "Δ%": ("delta_pct", "+.2f"),
-    "CI Δ%": ("ci", "s"), "p50ms": ("p50_ms", ".3g"), "×spd": ("speedup", ".2f"),
+    "CI Δ%": ("ci", "s"), "p50ms": ("p50_ms", ".3g"), "TTFTms": ("ttft_ms", ".3g"),
+    "tok/s": ("decode_tps", ".3g"), "×spd": ("speedup", ".2f"),
     "MB": ("size_mb", ".3g"), "×cmp": ("compression", ".1f"), "memMB": ("peak_mem_mb", ".0f"),
     "verdict": ("shown_verdict", "s"), "front": ("front", "s"),
 }  # fmt: skip
-DROP = ("memMB", "×cmp", "backend", "CI Δ%", "metric", "variant")
+DROP = ("memMB", "×cmp", "backend", "CI Δ%", "metric", "variant", "p50ms")
+OPTIONAL = ("ttft_ms", "decode_tps")  # language models' generation figures: shown when present
 # Overrides that do not change what a job measures: never shown as a row's variant.
 _NOT_VARIANT = (
     "hydra",
@@ -97,6 +99,9 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
     lo, hi = (_num(c) for c in (m.get("ci95") or (None, None)))
     pct = 100 / abs(base) if base else math.nan
     spd_ci = rec.get("speedup_ci") or (None, None)
+    gen = rec.get("generation") or {}
+    if v.label == "baseline" and rec.get("baseline_generation"):
+        gen = rec["baseline_generation"]  # FP32 against itself: its own figures
     return {
         **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
         "metric_name": m.get("name"), "higher_is_better": m.get("higher_is_better", True),
@@ -104,6 +109,7 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
         "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
         "ci": "-" if math.isnan(lo * pct) else f"[{lo * pct:+.2f},{hi * pct:+.2f}]",
         "p50_ms": _num(lat.get("p50_ms")),
+        "ttft_ms": _num(gen.get("ttft_ms")), "decode_tps": _num(gen.get("decode_tokens_per_s")),
         # the baseline row is FP32 timed against itself: shown as 1.00, its interval kept
         "speedup": 1.0 if v.label == "baseline" else _num(rec.get("speedup")),
         "speedup_ci_lo": _num(spd_ci[0]), "speedup_ci_hi": _num(spd_ci[1]),
@@ -179,7 +185,12 @@ def _cell(x: Any, spec: str) -> str:
 def render(df: pd.DataFrame, markdown: bool = False) -> str:
     """The table as aligned text within WIDTH columns (dropping minor columns), or Markdown."""
     hide_when_same = (*GROUP, "variant")
-    cols = [c for c, (src, _) in SHOW.items() if src not in hide_when_same or df[src].nunique() > 1]
+    cols = [
+        c
+        for c, (src, _) in SHOW.items()
+        if (src not in hide_when_same or df[src].nunique() > 1)
+        and (src not in OPTIONAL or df[src].notna().any())
+    ]
     cells = {c: [c, *(_cell(x, SHOW[c][1]) for x in df[SHOW[c][0]])] for c in cols}
     if markdown:
         lines = ["| " + " | ".join(r) + " |" for r in zip(*cells.values(), strict=True)]

@@ -26,6 +26,8 @@ OUTCOME_KEYS = ("baseline", "candidate")  # arrays in a job's outcomes .npz
 _NUMBERS = {
     "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
     "target_budget": ("max_latency_ms", "max_memory_mb"),
+    "generation": ("ttft_ms", "decode_tokens_per_s"),
+    "baseline_generation": ("ttft_ms", "decode_tokens_per_s"),
     "": ("speedup", "size_bytes", "compression", "peak_rss_bytes", "quantized_fraction"),
 }  # fmt: skip
 

@@ -17,6 +17,7 @@ import numpy as np
 class _Input:
     name: str
     shape: tuple = (None,)
+    type: str = "tensor(float)"
 
 
 class TorchSession:
@@ -35,6 +36,50 @@ class TorchSession:
         with torch.inference_mode():
             out = self.module(*(torch.from_numpy(feed[n]) for n in self.names))
         return [out.float().numpy()]
+
+
+class TorchLMSession:
+    """A transformers causal LM behind the names of optimum's KV-cache export (input_ids,
+    attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.*), so that
+    runner.lm scores and times a torch candidate with the same prefill / decode code as an
+    ONNX one. The cache travels as numpy arrays (zero-copy views of torch tensors)."""
+
+    def __init__(self, lm: Any, threads: int) -> None:
+        c = lm.config
+        self.lm, self.threads, self.layers = lm.eval(), threads, c.num_hidden_layers
+        head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        kv = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
+        past = [
+            _Input(f"past_key_values.{i}.{kind}", (None, kv, None, head_dim))
+            for i in range(self.layers)
+            for kind in ("key", "value")
+        ]
+        self.inputs = [_Input("input_ids"), _Input("attention_mask"), _Input("position_ids"), *past]
+
+    def get_inputs(self) -> list[_Input]:
+        return list(self.inputs)
+
+    def run(self, _outputs: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        import torch
+        from transformers import DynamicCache
+
+        torch.set_num_threads(self.threads)
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feed.items()}
+        pairs = [
+            (t[f"past_key_values.{i}.key"], t[f"past_key_values.{i}.value"])
+            for i in range(self.layers)
+        ]
+        cache = DynamicCache.from_legacy_cache(tuple(pairs)) if pairs[0][0].shape[2] else None
+        with torch.inference_mode():
+            out = self.lm(
+                input_ids=t["input_ids"],
+                attention_mask=t["attention_mask"],
+                position_ids=t["position_ids"],
+                past_key_values=cache if cache is not None else DynamicCache(),
+                use_cache=True,
+            )
+        present = [x.float().numpy() for kv in out.past_key_values.to_legacy_cache() for x in kv]
+        return [out.logits.float().numpy(), *present]
 
 
 def quantized_fraction(module: Any) -> float | None:

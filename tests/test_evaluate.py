@@ -47,3 +47,19 @@ def test_predict_feeds_a_fixed_batch_model_its_batch_size():
 
     x = np.arange(15, dtype=np.float32).reshape(5, 3)
     np.testing.assert_array_equal(evaluate.predict(Session(), x), x)
+
+
+def test_language_model_top1_agreement_counts_scored_positions_only():
+    from runner.evaluate import compare, outcomes
+
+    mask = np.array([[0, 1, 1, 1], [0, 0, 1, 1]])
+    base = np.zeros((2, 4, 2), np.float32)
+    cand = np.zeros((2, 4, 2), np.float32)
+    base[..., 0], cand[..., 0] = 1.0, 1.1  # NLL per position
+    base[..., 1] = [[7, 1, 2, 3], [7, 7, 4, 5]]  # the token ranked first
+    cand[..., 1] = [[9, 1, 2, 0], [9, 9, 4, 0]]  # unscored positions differ: not counted
+    b, c = (outcomes("language_modeling", o, mask) for o in (base, cand))
+    assert len(b) == len(c) == 5  # the scored positions' NLL only
+    block = compare("language_modeling", b, c, mask, outputs=(base, cand))
+    assert block["extra"]["top1_agreement"]["value"] == pytest.approx(3 / 5)
+    assert block["value"] == pytest.approx(np.exp(1.1)) and block["baseline"] == pytest.approx(np.e)

@@ -237,3 +237,35 @@ def test_recorded_warnings_reach_the_verdicts(tmp_path):
     write_job(tmp_path, "a", baseline_record())
     write_job(tmp_path, "b", make_record("int8", details={"warnings": ["calibrated on all 45"]}))
     assert "Warning: calibrated on all 45." in summarize(tmp_path, write=False).text
+
+
+def _generation(ttft: float, tps: float) -> dict:
+    return {"prompt_tokens": 128, "new_tokens": 64, "ttft_ms": ttft, "decode_tokens_per_s": tps}
+
+
+def test_language_model_rows_show_time_to_first_token_and_decode_tokens_per_s(tmp_path):
+    root = tmp_path / "lm"
+    lm = {"task": "language_modeling", "name": "perplexity", "higher_is_better": False}
+    gen = {"baseline_generation": _generation(221.0, 25.6)}
+    write_job(root, "0_fp32", baseline_record(**lm, **gen, generation=_generation(219.0, 25.0)))
+    write_job(
+        root,
+        "1_int8",
+        make_record(
+            "int8", drop=0.004, p50=0.018, **lm, **gen, generation=_generation(153.0, 55.4)
+        ),
+    )
+    s = summarize(root, write=True)
+    df = s.table.set_index("precision")
+    assert df.loc["int8", "ttft_ms"] == 153.0 and df.loc["int8", "decode_tps"] == 55.4
+    assert df.loc["fp32", "decode_tps"] == 25.6  # the baseline row: FP32's own figures
+    md = (root / "summary.md").read_text()
+    head = next(line for line in md.splitlines() if line.startswith("| #"))
+    assert "TTFTms" in head and "tok/s" in head
+    assert "| 55.4 |" in md and "| 153 |" in md
+
+
+def test_models_without_generation_figures_get_no_generation_columns(sweep):
+    s = summarize(sweep, write=True)
+    assert "tok/s" not in (sweep / "summary.md").read_text()
+    assert s.table["decode_tps"].isna().all()

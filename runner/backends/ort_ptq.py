@@ -80,6 +80,20 @@ class OrtStaticInt8(Backend):
     precision, method = "int8", "ptq"
 
     @staticmethod
+    def check(job: Job) -> str | None:
+        import onnx
+
+        from runner.lm import PAST
+
+        model = onnx.load(str(job.baseline_onnx), load_external_data=False)
+        if any(i.name.startswith(PAST) for i in model.graph.input):
+            return (
+                "static INT8 ranges are not calibrated for a KV-cache decoder; use "
+                "method.backend=ort_int8_matmulnbits (weight-only) or ort_dynamic_int8"
+            )
+        return None
+
+    @staticmethod
     def quantize(job: Job) -> Path:
         import onnx
         from onnxruntime.quantization import quantize_static
@@ -109,62 +123,139 @@ class OrtStaticInt8(Backend):
         return out
 
 
+def _matmul_check(job: Job) -> str | None:
+    import onnx
+
+    model = onnx.load(str(job.baseline_onnx), load_external_data=False)
+    if not {n.op_type for n in model.graph.node} & {"MatMul", "Gemm"}:
+        return "no MatMul/Gemm layer: ONNX Runtime's weight-only kernels take MatMul weights only"
+    return None
+
+
 @register("backend", "ort_int4_matmulnbits")
 class OrtInt4WeightOnly(Backend):
-    """INT4 weight-only (block-wise, round-to-nearest) through MatMulNBits; convs stay FP32."""
+    """INT4 weight-only (block-wise: rtn, hqq, gptq or k_quant) through MatMulNBits; convs
+    stay FP32; `model.int8_layers` are stored at 8 bits (mixed precision)."""
 
     precision, method = "int4", "ptq"
-
-    @staticmethod
-    def check(job: Job) -> str | None:
-        import onnx
-
-        ops = {n.op_type for n in onnx.load(str(job.baseline_onnx)).graph.node}
-        if not ops & {"MatMul", "Gemm"}:
-            return "no MatMul/Gemm layer: ONNX Runtime has INT4 kernels only for MatMul weights"
-        return None
+    check = staticmethod(_matmul_check)
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        import onnx
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+        return weight_only(job, 4)
 
-        from runner.onnx_utils import gemm_to_matmul
 
-        model = onnx.load(str(job.baseline_onnx))
-        job.details["gemm_rewritten"] = gemm_to_matmul(model)
-        from runner.targets import quant_settings
+@register("backend", "ort_int8_matmulnbits")
+class OrtInt8WeightOnly(Backend):
+    """INT8 weight-only through MatMulNBits (bits=8, block-wise, symmetric by default): the
+    fast INT8 path for language-model decode, where weights, not activations, cost the time."""
 
-        p, q = job.cfg.precision, quant_settings(job.cfg.target)
-        sym = q["int4_symmetric"] and p.int4_algorithm == "rtn"  # HQQ and GPTQ: asymmetric
-        log.info(
-            "INT4 weight-only: %s, block %d, symmetric %s", p.int4_algorithm, p.int4_block_size, sym
-        )
-        if p.int4_algorithm == "gptq":
-            model = _gptq(job, model, p.int4_block_size)
-        else:
-            algo = _int4_algorithm(p.int4_algorithm, p.int4_block_size, sym)
-            quant = MatMulNBitsQuantizer(
-                model, block_size=p.int4_block_size, is_symmetric=sym, algo_config=algo
-            )
-            quant.process()
-            model = quant.model.model
-        set_accuracy_level(model, q["accuracy_level"])
-        out = job.out_dir / "model.onnx"
-        onnx.save(model, str(out))
-        job.details.update(
-            int4_block_size=p.int4_block_size,
-            int4_algorithm=p.int4_algorithm,
-            int4_symmetric=sym,
-            quantize_settings={"accuracy_level": q["accuracy_level"], "symmetric": sym},
-        )
-        return out
+    precision, method = "int8", "ptq"
+    check = staticmethod(_matmul_check)
+
+    @staticmethod
+    def quantize(job: Job) -> Path:
+        return weight_only(job, 8)
+
+
+def weight_only_settings(job: Job, bits: int) -> dict:
+    """Algorithm, block, symmetry and accuracy_level of a MatMulNBits job (precision.* wins,
+    else the target's quant settings); what is returned is what the record says was used."""
+    from runner.targets import quant_settings
+
+    p, q = job.cfg.precision, quant_settings(job.cfg.target)
+    algo = p.int4_algorithm if bits == 4 else "rtn"
+    if algo in ("hqq", "gptq"):  # both fit zero points: asymmetric by construction
+        sym = False
+    elif p.symmetric is not None:
+        sym = p.symmetric
+    else:
+        sym = q["int4_symmetric"] if bits == 4 else True
+    level = q["accuracy_level"] if p.accuracy_level is None else p.accuracy_level
+    return {
+        "bits": bits,
+        "algorithm": algo,
+        "block_size": p.int4_block_size,
+        "symmetric": sym,
+        "accuracy_level": level,
+    }
+
+
+def _matching(model, op: str, patterns: list[str]) -> list[str]:
+    """Names of `op` nodes whose name contains one of `patterns`."""
+    nodes = [n for n in model.graph.node if n.op_type == op]
+    return [n.name for n in nodes if any(k in n.name for k in patterns)]
+
+
+def weight_only(job: Job, bits: int) -> Path:
+    """Quantize every MatMul weight to `bits` through MatMulNBits, except `model.keep_float`
+    (kept float) and, in an INT4 model, `model.int8_layers` (8 bits)."""
+    import onnx
+
+    from runner.onnx_utils import fold_transposed_weights, gemm_to_matmul
+
+    s = weight_only_settings(job, bits)
+    model = onnx.load(str(job.baseline_onnx))
+    job.details["gemm_rewritten"] = gemm_to_matmul(model)
+    job.details["untied_weights"] = fold_transposed_weights(model)
+    m = job.cfg.model
+    keep = _matching(model, "MatMul", list(m.keep_float))
+    eight = _matching(model, "MatMul", list(m.int8_layers)) if bits == 4 else []
+    eight = [n for n in eight if n not in keep]
+    log.info(
+        "weight-only INT%d: %s, block %d, symmetric %s, accuracy_level %d%s%s",
+        bits,
+        s["algorithm"],
+        s["block_size"],
+        s["symmetric"],
+        s["accuracy_level"],
+        f", {len(keep)} layer(s) kept float" if keep else "",
+        f", {len(eight)} layer(s) at 8 bits" if eight else "",
+    )
+    if s["algorithm"] == "gptq":
+        model = _gptq(job, model, s["block_size"], keep + eight)
+    else:
+        model = _nbits(model, bits, s, exclude=keep + eight)
+    if eight:  # mixed precision: the named layers at 8 bits, symmetric round-to-nearest
+        model = _nbits(model, 8, {**s, "algorithm": "rtn", "symmetric": True}, only=eight)
+    set_accuracy_level(model, s["accuracy_level"])
+    out = job.out_dir / "model.onnx"
+    onnx.save(model, str(out), save_as_external_data=model.ByteSize() > 2**31 - 2**26)
+    job.details.update(
+        weight_only=s,
+        keep_float_layers=keep,
+        int8_layers=eight,
+        int4_block_size=s["block_size"],
+        int4_algorithm=s["algorithm"],
+        int4_symmetric=s["symmetric"],
+        quantize_settings={"accuracy_level": s["accuracy_level"], "symmetric": s["symmetric"]},
+    )
+    return out
+
+
+def _nbits(model, bits: int, s: dict, exclude=(), only=None):
+    """ONNX Runtime's MatMulNBitsQuantizer over the MatMuls (`only` these, if given)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    skip = list(exclude)
+    if only is not None:
+        skip = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in only]
+    quant = MatMulNBitsQuantizer(
+        model,
+        bits=bits,
+        block_size=s["block_size"],
+        is_symmetric=s["symmetric"],
+        nodes_to_exclude=skip,
+        algo_config=_algorithm(s["algorithm"], bits, s["block_size"], s["symmetric"]),
+    )
+    quant.process()
+    return quant.model.model
 
 
 def set_accuracy_level(model, level: int) -> int:
     """Set MatMulNBits' compute type (4 = int8 on CPU) on every such node; return how many.
 
-    Done on the finished graph so every INT4 algorithm (RTN, HQQ, GPTQ) gets the target's.
+    Done on the finished graph so every algorithm (RTN, HQQ, GPTQ, k-quant) gets the same.
     """
     from onnx import helper
 
@@ -176,20 +267,22 @@ def set_accuracy_level(model, level: int) -> int:
     return len(nodes) if level else 0
 
 
-def _int4_algorithm(name: str, block: int, symmetric: bool = False):
+def _algorithm(name: str, bits: int, block: int, symmetric: bool = False):
     """ONNX Runtime's weight-only config for `precision.int4_algorithm`."""
     from onnxruntime.quantization import matmul_nbits_quantizer as mnb
 
     if name == "rtn":
-        return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric)
+        return mnb.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric, bits=bits)
     if name == "hqq":
-        return mnb.HQQWeightOnlyQuantConfig(block_size=block, bits=4)
-    raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn, hqq or gptq")
+        return mnb.HQQWeightOnlyQuantConfig(block_size=block, bits=bits)
+    if name == "k_quant":
+        return mnb.KQuantWeightOnlyQuantConfig()
+    raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn, hqq, gptq or k_quant")
 
 
-def _gptq(job: Job, model, block: int):
+def _gptq(job: Job, model, block: int, exclude: list[str] | tuple = ()):
     """GPTQ on the calibration split (runner.gptq: ORT's pipeline, corrected rounding)."""
-    from runner import batches, gptq
+    from runner import batches, gptq, lm
     from runner.onnx_utils import graph_inputs, input_batch
 
     x = job.splits.x_calib
@@ -197,14 +290,14 @@ def _gptq(job: Job, model, block: int):
         ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
         chunks = max(1, job.cfg.precision.gptq_tokens // 256)
         cut = ids[:, : ids.shape[1] // 256 * 256].reshape(-1, 256)[:chunks]
-        x = {"input_ids": np.ascontiguousarray(cut)}
+        x = lm.prefill_feeds(model, np.ascontiguousarray(cut))  # with a KV cache's inputs
     n = min(job.cfg.method.calibration_samples, batches.rows(x))
     x = batches.take(x, slice(0, n))
     fixed = input_batch(model)  # an export with a static batch dimension takes only that
     reader = _calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
     log.info("GPTQ: Hessians from %d calibration samples", n)
     job.details["gptq_calibration_samples"] = n
-    return gptq.quantize(model, reader, block)
+    return gptq.quantize(model, reader, block, exclude)
 
 
 @register("backend", "ort_dynamic_int8")

@@ -23,7 +23,7 @@ def _torch_candidate(job: Job, config) -> Path:
     import torch
     from torchao.quantization import quantize_
 
-    from runner.torch_runtime import TorchSession, quantized_fraction
+    from runner.torch_runtime import TorchLMSession, TorchSession, quantized_fraction
 
     keep = list(job.cfg.model.keep_float)
 
@@ -34,10 +34,18 @@ def _torch_candidate(job: Job, config) -> Path:
     quantize_(module, config, filter_fn=quantize_this)
     out = job.out_dir / "model.pt"
     torch.save(module.state_dict(), out)
-    names = list(job.splits.x_val) if isinstance(job.splits.x_val, dict) else ["input"]
-    job.session = TorchSession(module, names, job.cfg.target.threads)
+    compiled = job.cfg.method.compile
+    if compiled:  # Inductor: fused int8 kernels instead of eager dequantize + matmul
+        log.info("torch.compile: the first calls compile the quantized model (slow once)")
+        module.forward = torch.compile(module.forward, dynamic=True)
+    threads = job.cfg.target.threads
+    if job.cfg.model.task == "language_modeling":  # generation through the KV cache
+        job.session = TorchLMSession(module, threads)
+    else:
+        names = list(job.splits.x_val) if isinstance(job.splits.x_val, dict) else ["input"]
+        job.session = TorchSession(module, names, threads)
     job.details.update(
-        runtime="torch (eager)",
+        runtime="torch (torch.compile)" if compiled else "torch (eager)",
         torchao_config=type(config).__name__,
         keep_float=keep,
         quantized_fraction_torch=quantized_fraction(module),

@@ -1,0 +1,260 @@
+"""Causal language models as they are deployed: a graph with a KV cache, prefill then decode.
+
+The graph is optimum-onnx's `text-generation-with-past` export (inputs `input_ids`,
+`attention_mask`, `position_ids`, `past_key_values.N.key/value`; outputs `logits`,
+`present.N.key/value`), or anything with the same names (runner.torch_runtime.TorchLMSession
+runs a torch model behind them). The same graph is scored and timed:
+- perplexity: strided windows over contiguous text, each window one forward pass from an empty
+  cache, every token after the first scored exactly once (Hugging Face's strided recipe);
+- generation: prefill of a prompt (time to first token), then greedy decode one token at a
+  time through the cache (decode tokens/s), as llama.cpp's pp / tg figures are measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+PAST, PRESENT = "past_key_values.", "present."
+# optimum-onnx's task for a decoder with its past key/values as inputs and outputs
+EXPORT_TASK = "text-generation-with-past"
+
+
+def export_kv(model_dir: Path, out_dir: Path) -> Path:
+    """Export a `save_pretrained` causal-LM folder with its KV cache; returns model.onnx.
+
+    optimum-onnx writes model.onnx (and model.onnx_data above 2 GB) plus the tokenizer files.
+    """
+    from optimum.exporters.onnx import main_export
+
+    out_dir = Path(out_dir)
+    log.info("export: %s with a KV cache (optimum-onnx, %s)", Path(model_dir).name, EXPORT_TASK)
+    t0 = time.perf_counter()
+    main_export(
+        str(model_dir), output=str(out_dir), task=EXPORT_TASK, do_validation=False, device="cpu"
+    )
+    log.info("export: done in %.0f s", time.perf_counter() - t0)
+    return out_dir / "model.onnx"
+
+
+def is_kv_graph(session: Any) -> bool:
+    """Whether a session takes past key/values (a KV-cache decoder)."""
+    return any(i.name.startswith(PAST) for i in session.get_inputs())
+
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+class KVGraph:
+    """Calls a KV-cache decoder session: one step = new tokens + the cache so far."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        inputs = {i.name: i for i in session.get_inputs()}
+        self.past = [n for n in inputs if n.startswith(PAST)]
+        if not self.past or "input_ids" not in inputs:
+            raise ValueError(
+                "the language model's graph has no past_key_values inputs: export it with "
+                f"optimum-onnx's task {EXPORT_TASK!r} (model=hf_causal_lm does)"
+            )
+        self.present = [PRESENT + n[len(PAST) :] for n in self.past]
+        self.position = "position_ids" in inputs
+        self.mask = "attention_mask" in inputs
+        first = inputs[self.past[0]]
+        self.heads, self.head_dim = int(first.shape[1]), int(first.shape[3])
+        self.dtype = _DTYPES.get(getattr(first, "type", ""), np.float32)
+
+    def empty(self, batch: int = 1) -> list[np.ndarray]:
+        """A cache holding no tokens yet."""
+        shape = (batch, self.heads, 0, self.head_dim)
+        return [np.zeros(shape, self.dtype) for _ in self.past]
+
+    def step(
+        self, ids: np.ndarray, past: list[np.ndarray], logits: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits [batch, new, vocab] of the new tokens `ids`, and the cache including them."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        batch, new = ids.shape
+        seen = past[0].shape[2]
+        feed = {"input_ids": ids, **dict(zip(self.past, past, strict=True))}
+        if self.mask:
+            feed["attention_mask"] = np.ones((batch, seen + new), np.int64)
+        if self.position:
+            feed["position_ids"] = np.broadcast_to(
+                np.arange(seen, seen + new, dtype=np.int64), (batch, new)
+            ).copy()
+        out = self.session.run(["logits", *self.present], feed)
+        return out[0], out[1:]
+
+
+def log_softmax_pick(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(-log p(target), argmax) per position of logits [T, V], computed in float64 (in chunks
+    of positions: a 1,024 x 49k window would take 400 MB at once)."""
+    nll = np.empty(len(targets))
+    for i in range(0, len(targets), 128):
+        z = logits[i : i + 128].astype(np.float64)
+        z -= z.max(axis=-1, keepdims=True)
+        logz = np.log(np.exp(z).sum(axis=-1))
+        nll[i : i + 128] = logz - z[np.arange(len(z)), targets[i : i + 128]]
+    return nll, logits.argmax(axis=-1)
+
+
+def windows(ids: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hugging Face's strided perplexity windows over a token stream, as rectangular arrays.
+
+    Window k starts at k * stride and ends `window` tokens later, or at the end of the stream;
+    it scores the tokens the previous window did not reach, so every token after the first is
+    scored exactly once, with up to `window - 1` tokens of context. A final short window is
+    padded on the right (a causal model never looks ahead, so padding changes nothing) and its
+    padding is not scored. Returns (input_ids [W, window], mask [W, window - 1]): mask[w, t]
+    is 1 when window w scores its token t + 1.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(ids)
+    if n < 2:
+        raise ValueError(f"the evaluation text has {n} tokens; it needs at least 2")
+    if not 0 < stride <= window:
+        raise ValueError(
+            f"model.stride={stride} must be between 1 and model.window={window}; "
+            "set model.stride to at most model.window"
+        )
+    rows, masks, prev_end = [], [], 0
+    for begin in range(0, n, stride):
+        end = min(begin + window, n)
+        row = np.zeros(window, np.int64)
+        row[: end - begin] = ids[begin:end]
+        mask = np.zeros(window - 1, np.int64)
+        first = max(prev_end, begin + 1) - begin  # first scored token, in window positions
+        mask[first - 1 : end - begin - 1] = 1
+        rows.append(row)
+        masks.append(mask)
+        prev_end = end
+        if end == n:
+            break
+    return np.stack(rows), np.stack(masks)
+
+
+def window_scores(session: Any, x: dict[str, np.ndarray], progress: bool = True) -> np.ndarray:
+    """Per position of each window [W, window - 1, 2]: the NLL of the next token, and the
+    token the model ranks first there (for top-1 agreement with the baseline).
+
+    Each window is one forward pass from an empty cache: the graph that is timed is the graph
+    that is scored.
+    """
+    from tqdm import tqdm
+
+    graph, ids = KVGraph(session), x["input_ids"]
+    out = np.zeros((len(ids), ids.shape[1] - 1, 2), np.float32)
+    for w in tqdm(range(len(ids)), desc="perplexity windows", disable=not progress, leave=False):
+        logits, _ = graph.step(ids[w : w + 1], graph.empty())
+        nll, top = log_softmax_pick(logits[0, :-1], ids[w, 1:])
+        out[w, :, 0], out[w, :, 1] = nll, top
+    return out
+
+
+def greedy(session: Any, prompt: np.ndarray, new_tokens: int) -> np.ndarray:
+    """Greedy continuation of a prompt [1, P] through the KV cache: the new token ids."""
+    graph = KVGraph(session)
+    logits, past = graph.step(prompt, graph.empty(len(prompt)))
+    tokens = [int(logits[0, -1].argmax())]
+    for _ in range(new_tokens - 1):
+        logits, past = graph.step(np.array([[tokens[-1]]]), past)
+        tokens.append(int(logits[0, -1].argmax()))
+    return np.array(tokens, np.int64)
+
+
+@dataclass
+class Generation:
+    """Timed calls of one graph: prefill of the prompt, and greedy decode from its cache.
+
+    `prefill()` runs the prompt from an empty cache (time to first token). `decode()` runs
+    `new_tokens` greedy steps from the prompt's cache, which is made once and reused so every
+    call does the same work; each step's wall time is appended to `token_times` (per-token
+    percentiles), except the first `skip` steps (a warm-up call's).
+    """
+
+    session: Any
+    prompt: np.ndarray
+    new_tokens: int
+    token_times: list[float] = field(default_factory=list)
+    skip: int = 0
+
+    def __post_init__(self) -> None:
+        self.graph = KVGraph(self.session)
+        logits, self.cache = self.graph.step(self.prompt, self.graph.empty(len(self.prompt)))
+        self.first = np.array([[int(logits[0, -1].argmax())]], np.int64)
+
+    def prefill(self) -> None:
+        self.graph.step(self.prompt, self.graph.empty(len(self.prompt)))
+
+    def decode(self) -> None:
+        past, token = self.cache, self.first
+        for _ in range(self.new_tokens):
+            t0 = time.perf_counter()
+            logits, past = self.graph.step(token, past)
+            token = logits[:, -1].argmax(axis=-1).reshape(-1, 1)
+            if self.skip:
+                self.skip -= 1
+            else:
+                self.token_times.append(time.perf_counter() - t0)
+
+
+def generation_figures(
+    prefill_s: list[float], decode_s: list[float], token_s: list[float], gen: dict[str, int]
+) -> dict[str, float | int]:
+    """The record's generation block from timed prefill calls, decode calls and decode steps."""
+    tokens = np.asarray(token_s) * 1e3
+    return {
+        "prompt_tokens": gen["prompt_tokens"],
+        "new_tokens": gen["new_tokens"],
+        "ttft_ms": float(np.median(prefill_s) * 1e3),
+        "decode_tokens_per_s": gen["new_tokens"] / float(np.median(decode_s)),
+        "decode_token_p50_ms": float(np.percentile(tokens, 50)),
+        "decode_token_p90_ms": float(np.percentile(tokens, 90)),
+        "prefill_calls": len(prefill_s),
+        "decode_calls": len(decode_s),
+    }
+
+
+def prompt_of(x: dict[str, np.ndarray], tokens: int) -> np.ndarray:
+    """The timing prompt [1, tokens]: the first tokens of the validation stream."""
+    ids = x["input_ids"][0]
+    if tokens < 1 or tokens > len(ids):
+        raise ValueError(
+            f"model.prompt_tokens={tokens} must be between 1 and model.window={len(ids)}"
+        )
+    return np.ascontiguousarray(ids[None, :tokens])
+
+
+def runners(gens: list[Generation]) -> list[Callable[[], object]]:
+    """Prefill calls of every model, then decode calls of every model (time_models order)."""
+    return [g.prefill for g in gens] + [g.decode for g in gens]
+
+
+def prefill_feeds(model: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Every input a graph (ModelProto) needs to run `ids` [N, S] from an empty cache: the
+    calibration feed for algorithms that run the graph (GPTQ). A graph without a KV cache
+    gets {"input_ids": ids}."""
+    from onnx import TensorProto
+
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    n, s = ids.shape
+    feeds = {"input_ids": ids}
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name == "attention_mask":
+            feeds[inp.name] = np.ones((n, s), np.int64)
+        elif inp.name == "position_ids":
+            feeds[inp.name] = np.broadcast_to(np.arange(s, dtype=np.int64), (n, s)).copy()
+        elif inp.name.startswith(PAST):
+            half = inp.type.tensor_type.elem_type == TensorProto.FLOAT16
+            shape = (n, dims[1].dim_value, 0, dims[3].dim_value)
+            feeds[inp.name] = np.zeros(shape, np.float16 if half else np.float32)
+    return feeds
