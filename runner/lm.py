@@ -177,32 +177,33 @@ class Generation:
     `prefill()` runs the prompt from an empty cache (time to first token). `decode()` runs
     `new_tokens` greedy steps from the prompt's cache, which is made once and reused so every
     call does the same work; each step's wall time is appended to `token_times` (per-token
-    percentiles), except the first `skip` steps (a warm-up call's).
+    percentiles). The first decode call is the timing protocol's warm-up: it runs only
+    `warm_steps` steps (enough to warm the kernels) and keeps no step times.
     """
 
     session: Any
     prompt: np.ndarray
     new_tokens: int
     token_times: list[float] = field(default_factory=list)
-    skip: int = 0
+    warm_steps: int = 4
 
     def __post_init__(self) -> None:
         self.graph = KVGraph(self.session)
         logits, self.cache = self.graph.step(self.prompt, self.graph.empty(len(self.prompt)))
         self.first = np.array([[int(logits[0, -1].argmax())]], np.int64)
+        self.warm = True
 
     def prefill(self) -> None:
         self.graph.step(self.prompt, self.graph.empty(len(self.prompt)))
 
     def decode(self) -> None:
         past, token = self.cache, self.first
-        for _ in range(self.new_tokens):
+        warm, self.warm = self.warm, False
+        for _ in range(min(self.warm_steps, self.new_tokens) if warm else self.new_tokens):
             t0 = time.perf_counter()
             logits, past = self.graph.step(token, past)
             token = logits[:, -1].argmax(axis=-1).reshape(-1, 1)
-            if self.skip:
-                self.skip -= 1
-            else:
+            if not warm:
                 self.token_times.append(time.perf_counter() - t0)
 
 

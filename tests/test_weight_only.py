@@ -136,3 +136,14 @@ def test_symmetry_follows_the_precision_setting(tmp_path):
     # an asymmetric MatMulNBits carries zero points (a 4th input); a symmetric one does not
     model = onnx.load(str(out))
     assert all(len(n.input) >= 4 for n in model.graph.node if n.op_type == "MatMulNBits")
+
+
+@pytest.mark.parametrize("algo", ["hqq", "k_quant"])
+def test_every_int4_algorithm_writes_4_bit_matmulnbits_close_to_the_float_model(tmp_path, algo):
+    job = _job(tmp_path, f"precision.int4_algorithm={algo}", "model.keep_float=[]")
+    out = weight_only(job, 4)
+    assert {a["bits"] for a in _nbits(out).values()} == {4}
+    assert len(_nbits(out)) == 2 and job.details["int4_algorithm"] == algo
+    x = np.random.default_rng(3).normal(size=(4, HIDDEN)).astype(np.float32)
+    ref = _run(job.baseline_onnx, x)
+    assert np.abs(_run(out, x) - ref).mean() / np.abs(ref).mean() < 0.2
