@@ -35,6 +35,9 @@ class ModelConfig:
     window: int = 1024  # language models: tokens per perplexity window
     stride: int = 512  # language models: tokens each later window adds (and scores)
     eval_tokens: int = 2048  # language models: tokens of validation text scored
+    # language models: tokens of calibration (and QAT training) text, in windows of `window`
+    # tokens that do not overlap
+    calib_tokens: int = 4096
     latency_tokens: int | None = None  # time inputs cut to this many tokens (long windows)
     # Language models are timed as they generate: prefill of prompt_tokens tokens of the
     # evaluation text (time to first token), then new_tokens greedy tokens through the KV cache.

@@ -140,7 +140,7 @@ def test_adding_a_known_or_free_form_key_is_still_allowed():
     assert unknown_additions(["+expected.metric=0.9", "++target.threads=2", "+hydra.x=1"]) is None
 
 
-@pytest.mark.parametrize("model", ["minilm", "smollm2", "hf"])
+@pytest.mark.parametrize("model", ["minilm", "smollm2", "hf", "hf_causal_lm"])
 def test_text_models_default_to_the_text_corpus_and_the_command_line_still_wins(model):
     assert typed(f"model={model}").dataset.name == "text_corpus"
     assert typed(f"model={model}", "dataset=csv").dataset.name == "csv"
