@@ -8,19 +8,22 @@ import numpy as np
 import pytest
 
 from runner.evaluate import compare, outcomes
-from runner.models.smollm2 import windows
+from runner.lm import windows
 from tests.conftest import assert_valid_record
 
 
 def test_windows_score_every_token_once_with_context():
     ids = np.arange(20)
-    x, mask = windows(ids, window=8, stride=4, total=16)
+    x, mask = windows(ids[:16], window=8, stride=4)
     assert x.tolist() == [list(range(0, 8)), list(range(4, 12)), list(range(8, 16))]
     # window 0 scores its 7 predicted tokens (1..7); later ones only the 4 tokens they add
     assert mask.sum() == 7 + 4 + 4 == 16 - 1
     assert mask[1].tolist() == [0, 0, 0, 1, 1, 1, 1]
-    with pytest.raises(ValueError, match="fewer than model.window=32"):
-        windows(ids, window=32, stride=16, total=100)
+    # a stream that does not line up with the stride: the short last window is padded, kept
+    x, mask = windows(ids[:18], window=8, stride=4)
+    assert x[-1].tolist() == [12, 13, 14, 15, 16, 17, 0, 0] and mask.sum() == 18 - 1
+    with pytest.raises(ValueError, match="between 1 and model.window=8"):
+        windows(ids, window=8, stride=9)
 
 
 def test_perplexity_is_exp_of_mean_nll_and_lower_is_better():
