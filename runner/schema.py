@@ -72,6 +72,10 @@ class DatasetConfig:
     feature_columns: list[str] | None = None  # csv / jsonl: null = every other column
     min_words: int = 6  # text_corpus: paragraphs shorter than this are dropped
     max_samples: int | None = None  # text_corpus: keep at most this many paragraphs
+    # text_corpus: what is assigned to a split: whole documents in corpus order (language
+    # models: contiguous text) or single shuffled paragraphs; auto: document for
+    # model.task=language_modeling, else paragraph
+    unit: str = "auto"
 
 
 @dataclass
