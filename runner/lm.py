@@ -120,10 +120,10 @@ def windows(ids: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.n
     n = len(ids)
     if n < 2:
         raise ValueError(f"the evaluation text has {n} tokens; it needs at least 2")
-    if not 0 < stride <= window:
+    if not 0 < stride < window:  # stride == window: each window's first token goes unscored
         raise ValueError(
-            f"model.stride={stride} must be between 1 and model.window={window}; "
-            "set model.stride to at most model.window"
+            f"model.stride={stride} must be between 1 and model.window - 1 = {window - 1} (a "
+            "window needs context before the tokens it scores); set model.stride below model.window"
         )
     rows, masks, prev_end = [], [], 0
     for begin in range(0, n, stride):

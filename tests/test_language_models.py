@@ -22,8 +22,9 @@ def test_windows_score_every_token_once_with_context():
     # a stream that does not line up with the stride: the short last window is padded, kept
     x, mask = windows(ids[:18], window=8, stride=4)
     assert x[-1].tolist() == [12, 13, 14, 15, 16, 17, 0, 0] and mask.sum() == 18 - 1
-    with pytest.raises(ValueError, match="between 1 and model.window=8"):
-        windows(ids, window=8, stride=9)
+    for stride in (0, 8, 9):
+        with pytest.raises(ValueError, match=f"model.stride={stride} must be between 1 and"):
+            windows(ids, window=8, stride=stride)
 
 
 def test_perplexity_is_exp_of_mean_nll_and_lower_is_better():
