@@ -41,6 +41,8 @@ MARKER = "kv.json"  # written last into an export folder: the folder is complete
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 # GGUF architectures transformers reads that are not decoder-only language models
 GGUF_NOT_CAUSAL = {"general", "tokenizer", "t5", "umt5"}
+# llama.cpp's names for architectures that transformers lists under another name
+GGUF_RENAMED = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe"}
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,7 @@ def _check(src: Source) -> None:
     if src.gguf:
         arch = gguf_architecture(src.path)
         supported = gguf_supported()
-        if arch not in supported:
+        if arch not in supported and GGUF_RENAMED.get(arch) not in supported:
             import transformers
 
             raise ValueError(
