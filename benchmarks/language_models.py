@@ -30,13 +30,20 @@ SWEEPS = {
     "smollm2": [
         [*SMOL, "precision=fp32,int8,int4"],  # the defaults: MatMulNBits INT8 and INT4
         [*SMOL, "precision=int8", "precision.accuracy_level=0"],
-        [*SMOL, "precision=int8", "method.backend=ort_dynamic_int8,torchao_int8_dynamic"],
+        [*SMOL, "precision=int8", "method.backend=ort_dynamic_int8"],
+        [
+            *SMOL,
+            "precision=int8",
+            "method.backend=torchao_int8_dynamic",
+            "model.keep_float=[lm_head]",
+        ],
         [*INT4, "precision.accuracy_level=0"],
-        [*INT4, "precision.symmetric=false"],
-        [*INT4, "precision.int4_algorithm=hqq,gptq,k_quant"],
-        [*INT4, "precision.int4_block_size=64,128"],
-        [*INT4, "model.int8_layers=[lm_head]"],
-        [*INT4, "model.keep_float=[lm_head]"],
+        [*INT4, "precision.symmetric=true"],
+        [*INT4, "precision.int4_block_size=16,64"],
+        [*INT4, "precision.int4_algorithm=k_quant,hqq"],
+        [*INT4, "model.int8_layers=[lm_head]", "precision.symmetric=true"],
+        [*INT4, "model.keep_float=[lm_head]", "precision.symmetric=true"],
+        [*INT4, "precision.int4_algorithm=gptq", "model.int8_layers=[lm_head]"],
     ],
 }
 

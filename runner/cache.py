@@ -103,7 +103,9 @@ def write(
     """Write an entry atomically (temp folder + rename); an existing valid entry wins a race."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-    shutil.copyfile(onnx_src, tmp / "model.onnx")
+    from runner.onnx_utils import copy_model
+
+    copy_model(onnx_src, tmp / "model.onnx")
     np.save(tmp / "outcomes.npy", outcomes)
     np.save(tmp / "outputs.npy", outputs)
     info = {**info, "sha256": {n: file_sha256(tmp / n) for n in _FILES}}

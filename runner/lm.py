@@ -224,12 +224,15 @@ def generation_figures(
     }
 
 
-def prompt_of(x: dict[str, np.ndarray], tokens: int) -> np.ndarray:
-    """The timing prompt [1, tokens]: the first tokens of the validation stream."""
+def prompt_of(x: dict[str, np.ndarray], tokens: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """The timing prompt [1, tokens]: the first tokens of the validation stream. `mask` (the
+    windows' scoring mask) tells real tokens from the padding of a short final window."""
     ids = x["input_ids"][0]
-    if tokens < 1 or tokens > len(ids):
+    real = len(ids) if mask is None else int(np.asarray(mask)[0].sum()) + 1
+    if tokens < 1 or tokens > real:
         raise ValueError(
-            f"model.prompt_tokens={tokens} must be between 1 and model.window={len(ids)}"
+            f"model.prompt_tokens={tokens} must be between 1 and the {real} tokens of the first "
+            "evaluation window; set model.prompt_tokens lower or use a longer text"
         )
     return np.ascontiguousarray(ids[None, :tokens])
 

@@ -64,12 +64,8 @@ def export_onnx(module: Any, example: Any, path: Path) -> Path:
 
 def baseline_onnx(model: Any, path: Path) -> Path:
     """The FP32 baseline as an ONNX file at `path`: the model's own file, or a torch export."""
-    import shutil
-
     if getattr(model, "onnx_path", None):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(model.onnx_path, path)
-        return path
+        return copy_model(Path(model.onnx_path), path)
     return export_onnx(model.module, model.example_input, path)
 
 
@@ -215,9 +211,27 @@ def quantized_fraction(path: Path, bits: int) -> float | None:
     return sum(n for b, n in counts.items() if b <= bits) / total
 
 
+def external_data(path: Path) -> list[Path]:
+    """The external-data files beside an ONNX model, by the two usual names: model.onnx.data
+    (torch.onnx) and model.onnx_data (optimum-onnx, for models over 2 GB)."""
+    path = Path(path)
+    names = (path.name + ".data", path.name + "_data")
+    return [path.with_name(n) for n in names if path.with_name(n).exists()]
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    """Copy an ONNX model and its external-data files (same names, so references hold)."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    for data in external_data(src):
+        shutil.copyfile(data, dst.with_name(dst.name + data.name[len(src.name) :]))
+    return dst
+
+
 def model_size(path: Path) -> int:
     """Bytes on disk of a model, external-data files beside it included."""
     path = Path(path)
-    size = path.stat().st_size
-    data = path.with_name(path.name + ".data")
-    return size + (data.stat().st_size if data.exists() else 0)
+    return path.stat().st_size + sum(d.stat().st_size for d in external_data(path))

@@ -248,12 +248,16 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
     )
     np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
     record["outcomes_file"] = results.OUTCOMES_FILE
-    _measure(cfg, record, base, artifact, session, splits.x_val)
+    _measure(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
     return record
 
 
-def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x) -> None:
-    """Latency (baseline and candidate interleaved in one process), size, memory, storage."""
+def _measure(
+    cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x, y=None
+) -> None:
+    """Latency (baseline and candidate interleaved in one process), size, memory, storage.
+
+    `y`: the validation labels (a language model's scoring mask: where its text really ends)."""
     onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
 
     def fresh(run: int) -> list:  # fresh sessions each run, made in alternating order
@@ -267,7 +271,7 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
     generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
     timer = _time_generation if generation else _time_calls
     with placement.timing():
-        lat_base, lat, speedup, speedup_ci = timer(cfg, record, fresh, x)
+        lat_base, lat, speedup, speedup_ci = timer(cfg, record, fresh, x, y)
     size = model_size(artifact)
     record.update(
         latency=lat,
@@ -284,19 +288,19 @@ def _measure(cfg: Config, record: dict, base: cache.Baseline, artifact: Path, se
     )
     placement.mark(record["latency"], record["baseline_latency"])
     if cfg.latency.memory_probe and onnx:  # the probe process runs ONNX Runtime only
-        sample = _timing_input(cfg, x, generation)
+        sample = _timing_input(cfg, x, generation, y)
         record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
         record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
 
 
-def _timing_input(cfg: Config, x, generation: bool):
+def _timing_input(cfg: Config, x, generation: bool, y=None):
     """What one timed call runs on: the generation prompt, or the first validation batch."""
     if generation:
-        return {"input_ids": lm.prompt_of(x, cfg.model.prompt_tokens)}
+        return {"input_ids": lm.prompt_of(x, cfg.model.prompt_tokens, y)}
     return _batch(x, cfg.target.batch, cfg.model.latency_tokens)
 
 
-def _time_calls(cfg: Config, record: dict, fresh, x) -> tuple:
+def _time_calls(cfg: Config, record: dict, fresh, x, _y=None) -> tuple:
     """One call = one batch through the model: p50 ratio and its interval over fresh runs."""
     from runner.stats import speedup_interval
 
@@ -316,7 +320,7 @@ def _time_calls(cfg: Config, record: dict, fresh, x) -> tuple:
     return lat_base, lat, lat_base["p50_ms"] / lat["p50_ms"], speedup_interval(*timed.rounds)
 
 
-def _time_generation(cfg: Config, record: dict, fresh, x) -> tuple:
+def _time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:
     """A language model as it is deployed: prefill of the prompt, then greedy decode through
     the KV cache, baseline and candidate interleaved over fresh session runs.
 
@@ -330,7 +334,7 @@ def _time_generation(cfg: Config, record: dict, fresh, x) -> tuple:
     from runner.stats import speedup_interval
 
     m = cfg.model
-    prompt = lm.prompt_of(x, m.prompt_tokens)
+    prompt = lm.prompt_of(x, m.prompt_tokens, y)
     log.info(
         "latency: generation, prefill %d tokens then %d decode tokens with the KV cache "
         "(%d thread(s), %d runs)",
@@ -405,7 +409,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
         generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
-        sample = _timing_input(cfg, splits.x_val, generation)
+        sample = _timing_input(cfg, splits.x_val, generation, splits.y_val)
         latency = None  # a language model is timed in each job only, interleaved (generation)
         if not generation:
             with placement.timing():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,9 @@ class OrtFp32(Backend):
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        out = job.out_dir / "model.onnx"
-        shutil.copyfile(job.baseline_onnx, out)
-        return out
+        from runner.onnx_utils import copy_model
+
+        return copy_model(job.baseline_onnx, job.out_dir / "model.onnx")
 
 
 @register("backend", "ort_fp16")
