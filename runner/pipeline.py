@@ -331,7 +331,7 @@ def _time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:
     """
     from dataclasses import replace
 
-    from runner.stats import speedup_interval
+    from runner.stats import paired_speedup, speedup_interval
 
     m = cfg.model
     prompt = lm.prompt_of(x, m.prompt_tokens, y)
@@ -359,10 +359,12 @@ def _time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:
     record["baseline_generation"], record["generation"] = figures
     ratio, ci = {}, {}
     for k, (b, c) in {"prefill": (0, 1), "decode": (2, 3)}.items():
-        ratio[k] = float(np.median(timed[b]) / np.median(timed[c]))
+        ratio[k] = paired_speedup(timed.rounds[b], timed.rounds[c])  # paired within each run
         ci[k] = speedup_interval(timed.rounds[b], timed.rounds[c])
         figures[1][f"speedup_{k}"] = ratio[k]
         figures[1][f"speedup_{k}_ci"] = list(ci[k]) if ci[k] else None
+        for i, who in ((b, 0), (c, 1)):  # each run's median call, the ratios' inputs
+            figures[who][f"{k}_run_ms"] = [float(np.median(r) * 1e3) for r in timed.rounds[i]]
     speed = cfg.summary.lm_speed  # the latency block: per decode token, or per prefill
     per_call = steps if speed == "decode" else [timed[0], timed[1]]
     lat_base, lat = (measure.latency_stats(t, 1, cfg.target.threads) for t in per_call)

@@ -257,6 +257,17 @@ def speedup_interval(
     return math.exp(lo), math.exp(hi)
 
 
+def paired_speedup(base_blocks: list[list[float]], cand_blocks: list[list[float]]) -> float:
+    """The speedup at the centre of speedup_interval: the geometric mean over units (runs) of
+    median baseline / median candidate, each ratio from calls made side by side. Unlike a
+    ratio of medians pooled over runs, it cannot fall outside its own interval when the
+    machine's speed drifts between runs."""
+    r = _round_log_ratios(base_blocks, cand_blocks)
+    if not r.size:
+        raise ValueError("no timing unit with calls of both models")
+    return math.exp(float(r.mean()))
+
+
 def _round_log_ratios(base_blocks: list[list[float]], cand_blocks: list[list[float]]) -> np.ndarray:
     """log(median baseline / median candidate) per unit (run or round) of interleaved timing."""
     if len(base_blocks) != len(cand_blocks):
