@@ -144,3 +144,39 @@ def test_sequence_inputs_are_cut_to_latency_tokens_for_timing(tmp_path):
     x = {"x": np.ones((3, 4 * WIDTH), np.float32)}  # longer than the model takes
     pipeline._measure(cfg, record, base, path, make_session(path, cfg.target), x)
     assert record["latency"]["runs"] >= 5 and record["speedup"] > 0
+
+
+def _spied(tmp_path, monkeypatch, runs: int) -> tuple[dict, list[str]]:
+    """_measure with `runs` timing runs; returns the record and the models it made sessions
+    of, in order ('base' / 'cand'; the evaluated candidate session is passed in)."""
+    from runner import measure
+
+    made: list[str] = []
+
+    def spy(path, target):
+        made.append(path.stem)
+        return make_session(path, target)
+
+    monkeypatch.setattr(pipeline, "make_session", spy)
+    monkeypatch.setattr(measure, "SESSION_RUNS", runs)
+    rec, _ = _measured(tmp_path, "latency.warmup=2", "latency.min_runs=10",
+                       "latency.min_seconds=0.01")  # fmt: skip
+    return rec, made
+
+
+def test_each_timing_run_makes_fresh_sessions_in_alternating_order(tmp_path, monkeypatch):
+    rec, made = _spied(tmp_path, monkeypatch, runs=5)
+    # run 0 times the evaluated candidate session; runs 1-4 make both anew, the baseline
+    # first in even runs and second in odd ones
+    assert made == ["base", "cand", "base", "base", "cand", "cand", "base", "base", "cand"]
+    assert rec["latency"]["session_runs"] == 5
+    lo, hi = rec["speedup_ci"]
+    assert 0 < lo < hi and lo / 2 < rec["speedup"] < hi * 2
+    for lat in (rec["latency"], rec["baseline_latency"]):
+        assert lat["isolation"] in ("pinned", "serial", "contended")  # placement recorded
+
+
+def test_one_timing_run_gives_no_speed_interval(tmp_path, monkeypatch):
+    rec, made = _spied(tmp_path, monkeypatch, runs=1)
+    assert made == ["base"] and rec["latency"]["session_runs"] == 1
+    assert rec["speedup_ci"] is None and rec["speedup"] > 0
