@@ -38,7 +38,7 @@ clean:
 # verdicts - stats, verdict, the latency protocol, the baseline cache key and the pipeline's
 # ratio/record code - against the fast tests listed under [tool.mutmut] in pyproject.toml.
 MUTANTS ?= 'runner.stats.*' 'runner.verdict.*' 'runner.measure.x_latency_stats*' \
-	'runner.measure.x_time_models*' 'runner.cache.x_key*' 'runner.pipeline.x__measure*'
+	'runner.measure.x_time_*' 'runner.cache.x_key*' 'runner.pipeline.x__measure*'
 
 mutate: $(STAMP)
 	rm -rf mutants

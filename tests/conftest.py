@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from pathlib import Path
 
+import jsonschema  # at import, not per call: mutmut's fork server then loads it only once
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +49,6 @@ def typed(*overrides: str):
 def cli(*args: str, cwd: Path, module: str = "runner", timeout: int = 600):
     """`python -m MODULE ARGS` as a user would run it, from `cwd` (a test's tmp_path, so no
     output lands in the checkout), importing the project from this checkout."""
-    import os
     import subprocess
     import sys
 
@@ -80,10 +82,26 @@ def choices_of(overrides: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 def assert_valid_record(record: dict) -> None:
     """Fail unless `record` validates against the project's result schema."""
-    import jsonschema
-
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft202012Validator(schema).validate(record)
+
+
+@functools.cache
+def _mutmut_durations() -> dict[str, float]:
+    """Each test's duration in mutmut's clean run (mutmut-stats.json at the root of its copy
+    of the checkout) when this session runs a mutant for `make mutate`; else nothing."""
+    stats = ROOT / "mutmut-stats.json"
+    if "MUTANT_UNDER_TEST" not in os.environ or not stats.is_file():
+        return {}
+    return json.loads(stats.read_text()).get("duration_by_test", {})
+
+
+def pytest_collection_modifyitems(items):
+    """Under `make mutate`, a mutant's tests run fastest first: mutmut stops at the first
+    failure (-x), and its fork-server runner (3.8.1) hands the tests over unordered."""
+    took = _mutmut_durations()
+    if took:
+        items.sort(key=lambda item: took.get(item.nodeid, 0.0))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -84,3 +84,39 @@ def test_time_runs_makes_fresh_models_per_run_and_splits_the_time():
         assert all(len(run) >= 10 for run in timed.rounds[m])  # min_runs split over 4 runs
         assert sum(timed[m]) >= 0.2  # the whole time floor, split over the runs
         assert all(sum(run) < 0.2 for run in timed.rounds[m][1:])
+
+
+def _fake_clock(monkeypatch, seconds: float):
+    """perf_counter on a fake clock, and a call that takes `seconds` on it; the call fails
+    the test if timing goes on for 100 calls (none of these needs more than 40)."""
+    import runner.measure as measure
+
+    now, calls = [0.0], []
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
+
+    def call():
+        calls.append(1)
+        assert len(calls) < 100, "the timing does not stop"
+        now[0] += seconds
+
+    return call
+
+
+def test_calls_longer_than_a_block_are_timed_one_by_one_and_the_floors_are_split(monkeypatch):
+    """Calls of 1/64 s outlast the ~10 ms block, so a block is one call; 4 runs share
+    min_runs=4 and min_seconds=1/16 s: one call per model and run (no floor of 2)."""
+    call = _fake_clock(monkeypatch, 2**-6)
+    cfg = LatencyConfig(warmup=1, min_runs=4, min_seconds=2**-4)
+    timed = time_runs(lambda run: [call, call], cfg, runs=4)
+    assert [[len(r) for r in runs] for runs in timed.rounds] == [[1] * 4, [1] * 4]
+    assert list(timed[0]) == [2**-6] * 4
+
+
+def test_each_floor_is_met_when_reached_exactly(monkeypatch):
+    """Calls of exactly 1/64 s (one per block): a floor of 1/16 s takes 4 calls, not a
+    fifth once the timed work equals it; a floor of 3 runs takes 3 calls."""
+    call = _fake_clock(monkeypatch, 2**-6)
+    timed = time_models([call, call], LatencyConfig(warmup=1, min_runs=1, min_seconds=2**-4))
+    assert [len(t) for t in timed] == [4, 4]
+    timed = time_models([call, call], LatencyConfig(warmup=1, min_runs=3, min_seconds=0.0))
+    assert [len(t) for t in timed] == [3, 3]

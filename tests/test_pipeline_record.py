@@ -45,7 +45,9 @@ def _chain(path, layers: int, fp16_weights: bool = False):
     return path
 
 
-def _measured(tmp_path, *overrides: str) -> tuple[dict, cache.Baseline]:
+def _measured(
+    tmp_path, *overrides: str, session_runs: int | None = None
+) -> tuple[dict, cache.Baseline]:
     """A record after `_measure`: baseline 8 layers fp32, candidate 1 layer fp16 weights."""
     cfg = typed(
         "precision=fp16",
@@ -55,6 +57,8 @@ def _measured(tmp_path, *overrides: str) -> tuple[dict, cache.Baseline]:
         "latency.memory_probe=false",
         *overrides,
     )
+    if session_runs is not None:  # set on the object: the config may not offer it as a key
+        cfg.latency.session_runs = session_runs
     base_path = _chain(tmp_path / "base.onnx", 8)
     cand = _chain(tmp_path / "cand.onnx", 1, fp16_weights=True)
     info = {"size_bytes": base_path.stat().st_size, "peak_rss_bytes": 123_456_789}
@@ -144,3 +148,36 @@ def test_sequence_inputs_are_cut_to_latency_tokens_for_timing(tmp_path):
     x = {"x": np.ones((3, 4 * WIDTH), np.float32)}  # longer than the model takes
     pipeline._measure(cfg, record, base, path, make_session(path, cfg.target), x)
     assert record["latency"]["runs"] >= 5 and record["speedup"] > 0
+
+
+def _spied(tmp_path, monkeypatch, runs: int) -> tuple[dict, list[str]]:
+    """_measure with cfg.latency.session_runs = `runs`; returns the record and the models it
+    made sessions of, in order ('base' / 'cand'; the evaluated candidate session is passed in)."""
+    made: list[str] = []
+
+    def spy(path, target):
+        made.append(path.stem)
+        return make_session(path, target)
+
+    monkeypatch.setattr(pipeline, "make_session", spy)
+    rec, _ = _measured(tmp_path, "latency.warmup=2", "latency.min_runs=10",
+                       "latency.min_seconds=0.01", session_runs=runs)  # fmt: skip
+    return rec, made
+
+
+def test_each_timing_run_makes_fresh_sessions_in_alternating_order(tmp_path, monkeypatch):
+    rec, made = _spied(tmp_path, monkeypatch, runs=5)
+    # run 0 times the evaluated candidate session; runs 1-4 make both anew, the baseline
+    # first in even runs and second in odd ones
+    assert made == ["base", "cand", "base", "base", "cand", "cand", "base", "base", "cand"]
+    assert rec["latency"]["session_runs"] == 5
+    lo, hi = rec["speedup_ci"]
+    assert 0 < lo < hi and lo / 2 < rec["speedup"] < hi * 2
+    for lat in (rec["latency"], rec["baseline_latency"]):
+        assert lat["isolation"] in ("pinned", "serial", "contended")  # placement recorded
+
+
+def test_the_number_of_timing_runs_is_the_configs(tmp_path, monkeypatch):
+    rec, made = _spied(tmp_path, monkeypatch, runs=3)
+    assert made == ["base", "cand", "base", "base", "cand"]
+    assert rec["latency"]["session_runs"] == 3 and len(rec["speedup_ci"]) == 2

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.stats import blocks_to_settle, samples_to_settle
+from runner.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
 from runner.summarize import build_table
 from runner.verdict import (
     Thresholds,
@@ -371,3 +371,462 @@ def test_no_disagreement_on_a_small_split_says_how_many_samples_would_settle_it(
     assert v.label == "inconclusive"
     assert "about 246 more validation samples (~381 in all)" in v.reason  # z² / (n + z²) < 1 %
     assert "keeps agreeing with the baseline" in v.reason
+
+
+# --- boundaries as the README states them, and what each reason must carry ---
+
+EXACT = Thresholds(ship_below=0.25, qat_below=0.5)  # thresholds a binary float hits exactly
+
+
+def _exact(drop: float, ci_drop: tuple[float, float], **kw) -> dict:
+    """A record with baseline 1.0, so that drop and its interval are exact binary floats."""
+    return make_record(drop=drop, ci_drop=ci_drop, baseline=1.0, **kw)
+
+
+def test_the_drop_thresholds_ship_below_and_try_qat_up_to_and_including():
+    # README: ship < 1 %, try QAT 1-3 %, stay FP16 > 3 %; an interval ending on a threshold
+    # does not straddle it
+    assert verdict(_exact(0.25, (0.25, 0.375)), EXACT).label == "try QAT"
+    assert verdict(_exact(0.5, (0.375, 0.5)), EXACT).label == "try QAT"
+    assert verdict(_exact(0.125, (0.0, 0.25)), EXACT).label == "ship"
+    Thresholds(ship_below=0.0, qat_below=0.0)  # both may be 0, and equal
+    Thresholds(ship_below=0.02, qat_below=0.02)
+    with pytest.raises(ValueError, match="ship_below"):
+        Thresholds(ship_below=-0.01)
+
+
+def test_the_speed_bar_no_gain_strictly_below_a_gain_strictly_above():
+    on_hi = make_record("int8", drop=0.0, speedup_ci=(0.95, 1.05))  # hi on the 1.05x bar
+    on_lo = make_record("int8", drop=0.0, speedup_ci=(1.05, 1.2))  # lo on it
+    assert verdict(on_hi).label == verdict(on_lo).label == "inconclusive"
+    assert "straddles the 1.05x bar" in verdict(on_lo).reason
+    at_bar = make_record("int8", drop=0.0, p50=0.06 / 1.05)  # no interval: the point decides
+    assert verdict({**at_bar, "speedup": 1.05}).label == "ship"
+    assert verdict({**at_bar, "speedup": 1.04}).label == "no gain"
+
+
+def test_at_the_target_budget_a_candidate_still_fits():
+    budget = {"max_latency_ms": 0.03, "max_memory_mb": 90, "max_size_mb": 0.36}
+    fits = make_record(p50=0.03, peak=90_000_000, size=360_000, target_budget=budget)
+    assert verdict(fits).label == "ship"
+
+
+def test_each_budget_says_what_exceeds_it_in_its_own_unit():
+    v = verdict(make_record(peak=90_000_000, target_budget={"max_memory_mb": 50}))
+    assert v.label == "does not fit"
+    assert "Peak memory 90.0 MB exceeds the target's 50 MB budget" in v.reason
+    v = verdict(make_record(size=360_000, target_budget={"max_size_mb": 0.3}))
+    assert v.label == "does not fit"
+    assert "Model size 0.4 MB exceeds the target's 0.3 MB budget" in v.reason
+    assert verdict(make_record(size=360_000, target_budget={"max_size_mb": 1})).label == "ship"
+
+
+def test_a_zero_drop_is_no_loss_and_a_change_and_big_drops_read_in_points():
+    v = verdict(make_record(drop=0.0))
+    assert v.reason.startswith("No loss: accuracy 0.9 vs 0.9 baseline, +0.00 pp")
+    assert "(0.00 relative % change)" in v.reason
+    v = verdict(make_record(drop=0.05 / 0.9, ci_drop=(0.05, 0.06)))  # 0.85 vs 0.9
+    assert "-5.00 pp" in v.reason and v.label == "stay FP16"
+
+
+def test_an_inconclusive_reason_shows_the_interval_and_the_nearest_threshold():
+    v = verdict(make_record(drop=0.008, ci_drop=(0.002, 0.014)))
+    assert "95% CI of the drop [0.20, 1.40] relative % straddles the 1 % threshold" in v.reason
+    wide = verdict(make_record(drop=0.025, ci_drop=(0.008, 0.035)))  # straddles 1 % and 3 %
+    assert wide.label == "inconclusive"
+    assert "[0.80, 3.50] relative % straddles the 3 % threshold" in wide.reason
+
+
+def test_try_qat_names_its_band_and_how_the_qat_run_compares():
+    ptq = make_record("int8", "ptq", drop=0.02)
+    v = verdict(ptq, sweep=[ptq, make_record("int8", "qat", drop=0.025)])
+    assert "between the 1 % and 3 % thresholds" in v.reason
+    assert "QAT run drops 2.50 relative %, no better than this" in v.reason
+    same = verdict(ptq, sweep=[make_record("int8", "qat", drop=0.02)])
+    assert "no better than this." in same.reason  # and no "which ships"
+    qat = make_record("int8", "qat", drop=0.02)
+    assert "this already is QAT" in verdict(qat, sweep=[qat]).reason
+
+
+def test_a_qat_run_exactly_at_the_ship_threshold_does_not_ship():
+    ptq = _exact(0.375, (0.3125, 0.4375), precision="int8", method="ptq")
+    at = _exact(0.25, (0.25, 0.3125), precision="int8", method="qat")
+    assert "which ships" not in verdict(ptq, EXACT, sweep=[at]).reason
+    below = _exact(0.125, (0.0625, 0.1875), precision="int8", method="qat")
+    assert "which ships" in verdict(ptq, EXACT, sweep=[below]).reason
+
+
+def test_only_the_qat_run_of_the_same_model_data_precision_and_target_is_compared():
+    ptq = make_record("int8", "ptq", drop=0.02)
+    others = []
+    for i, axis in enumerate(("model", "dataset", "precision", "target")):
+        other = make_record("int8", "qat", drop=0.001 * (i + 1))
+        other["axes"] = {**other["axes"], axis: "other"}
+        others.append(other)
+    v = verdict(ptq, sweep=[*others, make_record("int8", "qat", drop=0.015)])
+    assert "QAT run drops 1.50 relative %" in v.reason
+
+
+def test_a_qat_run_that_did_not_finish_cleanly_is_never_compared_on_its_numbers():
+    ptq = make_record("int8", "ptq", drop=0.02)
+    failed = make_record("int8", "qat", status="failed", reason="OOM")
+    failed["metric"] = make_record("int8", "qat", drop=0.001)["metric"]  # numbers left behind
+    assert "QAT run is failed: OOM" in verdict(ptq, sweep=[failed]).reason
+    no_value = make_record("int8", "qat", drop=0.001)
+    no_value["metric"] = {**no_value["metric"], "value": None}
+    v = verdict(ptq, sweep=[no_value])
+    assert v.label == "try QAT" and "drops" not in v.reason
+
+
+def test_a_metric_that_does_not_say_its_name_or_direction_reads_as_higher_is_better():
+    """Hand-written records may leave out name and higher_is_better: every part of the
+    verdict then reads the metric alike, as a higher-is-better one called 'metric'."""
+
+    def bare(rec):
+        m = {k: v for k, v in rec["metric"].items() if k not in ("name", "higher_is_better")}
+        return {**rec, "metric": m}
+
+    def spelled_out(rec):
+        return {**rec, "metric": {**rec["metric"], "name": "metric", "higher_is_better": True}}
+
+    base, cand = flips(500, base_right=450, n10=6, n01=2)
+    qat = make_record("int8", "qat", drop=0.004)
+    cases = [
+        (make_record(drop=0.002), [], None),
+        (make_record(drop=0.02), [qat], None),
+        (make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.002, 0.016)), [],
+         (base, cand)),
+        (baseline_record(), [], None),
+        (make_record() | {"metric": make_record()["metric"] | {"baseline": 0.0}}, [], None),
+    ]  # fmt: skip
+    for rec, sweep, outcomes in cases:
+        plain = verdict(bare(rec), sweep=[bare(r) for r in sweep], outcomes=outcomes)
+        said = verdict(spelled_out(rec), sweep=[spelled_out(r) for r in sweep], outcomes=outcomes)
+        assert plain == said
+    assert "QAT run drops 0.40 relative %" in verdict(bare(cases[1][0]), sweep=[bare(qat)]).reason
+    assert drop_interval({"ci95": [-0.02, -0.01], "baseline": 1.0}) == pytest.approx((0.01, 0.02))
+
+
+def test_a_drop_interval_needs_a_baseline_to_divide_by():
+    assert drop_interval({"ci95": [-0.02, -0.01], "baseline": 0.0}) is None
+    assert drop_interval({"ci95": [-0.02, -0.01], "baseline": None}) is None
+    rec = make_record()
+    v = verdict({**rec, "metric": {**rec["metric"], "baseline": 0.0, "ci95": [0.0, 0.1]}})
+    assert (v.label, v.reason) == (
+        "inconclusive",
+        "The baseline accuracy is 0, so a relative drop is undefined.",
+    )
+
+
+def test_a_record_without_a_metric_value_is_inconclusive():
+    rec = make_record()
+    rec["metric"] = {**rec["metric"], "value": None}
+    v = verdict(rec)
+    assert v.label == "inconclusive" and "no metric value" in v.reason
+
+
+def test_the_baseline_row_shows_its_own_value_else_the_baseline():
+    rec = baseline_record()
+    assert verdict(rec).reason == "FP32 PTQ reference: accuracy 0.9."
+    rec["metric"] = {**rec["metric"], "value": 0.91}
+    assert verdict(rec).reason == "FP32 PTQ reference: accuracy 0.91."
+    rec["metric"] = {**rec["metric"], "value": None}
+    assert verdict(rec).reason == "FP32 PTQ reference: accuracy 0.9."
+    rec["metric"] = {**rec["metric"], "baseline": None}
+    assert verdict(rec).reason == "FP32 PTQ reference: accuracy n/a."
+
+
+def test_every_reason_is_one_sentence_and_keeps_its_parts():
+    v = verdict(make_record("int4", drop=0.005, quantized_fraction=0.38))
+    assert v.reason.startswith("A small loss: accuracy")
+    assert "only 38% of the weights are actually stored in int4" in v.reason
+    assert "INT4 on a classification task is risky" in v.reason
+    assert v.reason.endswith("prefer INT8 + pruning.") and not v.reason.endswith("..")
+    assert "only" not in verdict(make_record(quantized_fraction=0.9)).reason  # 0.9 is enough
+
+
+def test_int4_risk_follows_the_task_or_else_the_metric_name():
+    def int4(task, name):
+        rec = make_record("int4", drop=0.001, name=name, higher_is_better=name == "accuracy")
+        if task is None:
+            return {k: v for k, v in rec.items() if k != "task"}
+        return {**rec, "task": task}
+
+    assert not verdict(int4("language_modeling", "loss")).risky_int4  # the task says so
+    assert verdict(int4("classification", "perplexity")).risky_int4
+    for name in ("perplexity", "ppl", "Perplexity"):  # no task: the metric tells
+        assert not verdict(int4(None, name)).risky_int4, name
+    assert verdict(int4(None, "accuracy")).risky_int4
+
+
+def test_samples_to_settle_use_the_thresholds_confidence():
+    base, cand = flips(500, base_right=450, n10=6, n01=2)
+    rec = make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.002, 0.016))
+    need = samples_to_settle(base, cand, -0.01 * 0.9, confidence=0.9)
+    v = verdict(rec, Thresholds(confidence=0.9), outcomes=(base, cand))
+    assert f"about {need - 500} more validation samples (~{need} in all)" in v.reason
+    agree = (np.r_[np.ones(120), np.zeros(15)],) * 2  # no disagreement, some wrong
+    rec = make_record(drop=0.0, baseline=120 / 135, ci_drop=(-0.0277, 0.0277))
+    for conf in (0.95, 0.9):
+        need = agreeing_samples_to_settle(135, -0.01 * 120 / 135, conf)
+        v = verdict(rec, Thresholds(confidence=conf), outcomes=agree)
+        assert f"about {need - 135} more validation samples (~{need} in all)" in v.reason
+
+
+def test_no_count_from_outcomes_that_do_not_belong_or_have_no_spread():
+    base, cand = flips(500, base_right=450, n10=6, n01=2)
+    rec = make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.002, 0.016))
+    wrong = [
+        (base, np.r_[cand, cand]),  # another split size, the same mean
+        (np.r_[np.zeros(100), base[100:]], cand),  # another baseline (mean 0.7)
+        (base, np.r_[np.zeros(100), cand[100:]]),  # another candidate
+        (base, base - 2**-7),  # the same (exact) shift on every sample: no spread to count
+    ]
+    for outcomes in wrong:
+        v = verdict(rec, outcomes=outcomes)
+        assert v.label == "inconclusive" and "more validation samples would settle it" in v.reason
+        assert "about" not in v.reason
+
+
+def test_a_count_already_reached_still_asks_for_at_least_one_more():
+    # the record's interval straddles, but the power formula (or Tango's interval with no
+    # disagreement) says the split is already big enough: "about 1 more", never 0 or less.
+    # (Timing runs cannot get there: an interval straddling the bar needs > 2x its runs.)
+    base, cand = flips(500, base_right=450, n10=100, n01=0)  # 0.7 vs 0.9
+    rec = make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.02, 0.3))
+    need = samples_to_settle(base, cand, -0.03 * 0.9)
+    assert need < 500
+    v = verdict(rec, outcomes=(base, cand))
+    assert f"about 1 more validation samples (~{need} in all)" in v.reason
+    ones = (np.ones(600), np.ones(600))
+    rec = make_record(drop=0.0, baseline=1.0, ci_drop=(-0.011, 0.011))
+    assert "about 1 more validation samples (~600 in all)" in verdict(rec, outcomes=ones).reason
+    need = agreeing_samples_to_settle(1, -0.01)  # one sample is a split too
+    v = verdict(rec, outcomes=(np.ones(1), np.ones(1)))
+    assert f"about {need - 1} more validation samples (~{need} in all)" in v.reason
+
+
+# --- objective size / memory: when is a candidate leaner and not slower ---
+
+
+def test_at_least_1_05x_smaller_counts_as_smaller():
+    at = make_record("fp16", drop=0.0, p50=0.06, size=1_000_000, speedup_ci=(0.97, 1.03))
+    at["compression"] = 1.05
+    v = verdict(at, Thresholds(objective="size"))
+    assert v.label == "ship" and v.reason.startswith("1.05x smaller and not slower (speed 1.00x)")
+
+
+@pytest.mark.parametrize(
+    ("speedup", "ci", "label"),
+    [(0.97, (0.9, 1.0), "ship"),  # its interval reaches 1.0: not slower
+     (0.97, (0.9, 0.99), "no gain"),
+     (0.8, None, "no gain"),  # no interval: the point decides
+     (1.0, None, "ship"), (1.5, None, "ship")],
+)  # fmt: skip
+def test_not_slower_means_the_interval_reaches_1_or_else_the_point_does(speedup, ci, label):
+    rec = make_record("fp16", drop=0.0, p50=0.06 / speedup, size=700_000)
+    rec = {**rec, "speedup": speedup, **({"speedup_ci": list(ci)} if ci else {})}
+    assert verdict(rec, Thresholds(objective="size", min_speedup=1.05)).label == label
+
+
+def test_a_smaller_model_without_a_speed_says_so():
+    rec = {**make_record("fp16", drop=0.0, size=700_000), "speedup": None}
+    v = verdict(rec, Thresholds(objective="size"))
+    assert v.label == "ship" and "2.00x smaller and not slower (speed unmeasured)" in v.reason
+
+
+def test_under_objective_size_the_metric_verdict_keeps_its_sweep_and_outcomes():
+    size = Thresholds(objective="size")
+    ptq = make_record("int8", "ptq", drop=0.02, size=350_000, speedup_ci=(0.97, 1.03))
+    v = verdict(ptq, size, sweep=[make_record("int8", "qat", drop=0.004)])
+    assert v.label == "try QAT" and "QAT run drops 0.40 relative %" in v.reason
+    base, cand = flips(500, base_right=450, n10=6, n01=2)
+    rec = make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.002, 0.016),
+                      size=350_000, speedup_ci=(0.97, 1.03))  # fmt: skip
+    assert "about" in verdict(rec, size, outcomes=(base, cand)).reason
+
+
+def test_a_lower_is_better_metric_counts_samples_in_its_own_direction():
+    rng = np.random.default_rng(4)
+    base = rng.gamma(2.0, 0.5, size=800)  # per-sample absolute errors, MAE about 1.0
+    cand = base + rng.normal(0.012, 0.3, size=800)
+    b_mae, c_mae = float(base.mean()), float(cand.mean())
+    drop = c_mae / b_mae - 1
+    kw = {"name": "mae", "higher_is_better": False, "baseline": b_mae}
+    rec = make_record(drop=drop, ci_drop=(drop - 0.01, drop + 0.01), **kw)
+    rec["metric"]["value"] = c_mae
+    need = samples_to_settle(base, cand, 0.01 * b_mae)  # a 1 % rise of the error
+    v = verdict(rec, outcomes=(base, cand))
+    assert f"about {need - 800} more validation samples (~{need} in all)" in v.reason
+
+
+# --- the recommendation's intervals, order of keys and tie rule, on summary-table rows ---
+
+
+def _ships(*rows: dict) -> pd.DataFrame:
+    """Ship rows as the summary table has them; each row gives method, precision, metric and
+    its absolute interval, p50 and speedup interval, size; on every front unless it says."""
+    base = {
+        "verdict": "ship", "status": "ok", "higher_is_better": True, "baseline_metric": 0.9,
+        "ci_lo_abs": -0.005, "ci_hi_abs": 0.005, "metric": 0.9, "p50_ms": 0.03,
+        "speedup_ci_lo": 1.8, "speedup_ci_hi": 2.2, "size_mb": 0.4, "peak_mem_mb": 90.0,
+    }  # fmt: skip
+    front = {f"pareto_{cost}": True for cost in ("p50_ms", "size_mb", "peak_mem_mb")}
+    return pd.DataFrame(
+        [
+            {**base, **front, "run_key": f"k{i}", "reason": f"r{i}", **row}
+            for i, row in enumerate(rows)
+        ]
+    )
+
+
+def _pick(table: pd.DataFrame, objective: str = "latency") -> str:
+    best, _ = recommend(table, objective)
+    return f"{table.precision[best]}/{table.method[best]}"
+
+
+def _metric(value: float, lo: float | None = None, hi: float | None = None) -> dict:
+    """A metric point and its interval as absolute deltas from the 0.9 baseline (+-0.005)."""
+    lo = value - 0.9 - 0.005 if lo is None else lo
+    hi = value - 0.9 + 0.005 if hi is None else hi
+    return {"metric": value, "ci_lo_abs": lo, "ci_hi_abs": hi}
+
+
+INT8_QAT = {"precision": "int8", "method": "qat"}
+INT8_PTQ = {"precision": "int8", "method": "ptq"}
+FP16_PTQ = {"precision": "fp16", "method": "ptq"}
+
+
+def test_cost_comes_first_a_clearly_faster_row_beats_a_clearly_better_metric():
+    fast = {**INT8_QAT, "speedup_ci_lo": 3.0, "speedup_ci_hi": 3.5, **_metric(0.85)}
+    better = {**FP16_PTQ, "speedup_ci_lo": 1.5, "speedup_ci_hi": 1.8, **_metric(0.95)}
+    assert _pick(_ships(fast, better)) == "int8/qat"  # not a tie left to the tie rule
+
+
+def test_a_row_separated_from_every_front_row_stays_out_of_the_tie():
+    # B is off the front (D is faster and better) and clearly worse than A and D on the
+    # metric; that it is clearly faster than A does not let it knock A out of the A-D tie
+    a = {**FP16_PTQ, "speedup_ci_lo": 2.40, "speedup_ci_hi": 2.62, "p50_ms": 0.024,
+         **_metric(0.88, -0.031, -0.009)}  # fmt: skip
+    b = {"precision": "int4", "method": "ptq", "speedup_ci_lo": 2.72, "speedup_ci_hi": 2.87,
+         "p50_ms": 0.0215, **_metric(0.83, -0.074, -0.068), "pareto_p50_ms": False}  # fmt: skip
+    c = {"precision": "int4", "method": "ptq", "speedup_ci_lo": 1.43, "speedup_ci_hi": 1.55,
+         "p50_ms": 0.040, **_metric(0.906, -0.031, 0.044)}  # fmt: skip
+    d = {**INT8_PTQ, "speedup_ci_lo": 2.30, "speedup_ci_hi": 3.66, "p50_ms": 0.0207,
+         **_metric(0.874, -0.050, -0.0025)}  # fmt: skip
+    best, why = recommend(_ships(a, b, c, d))
+    assert best == 0 and "(1 other(s) not separated" in why
+
+
+def test_intervals_that_only_touch_do_not_separate_two_rows():
+    # speed: 1/hi .. 1/lo = [0.25, 0.5] and [0.5, 1.0]: they meet at 0.5
+    qat = {**INT8_QAT, "speedup_ci_lo": 2.0, "speedup_ci_hi": 4.0}
+    ptq = {**INT8_PTQ, "speedup_ci_lo": 1.0, "speedup_ci_hi": 2.0}
+    assert _pick(_ships(qat, ptq)) == "int8/ptq"  # a tie: PTQ before QAT
+    # metric: [0.5, 0.75] and [0.25, 0.5], same speed
+    qat = {**INT8_QAT, "baseline_metric": 0.5, "ci_lo_abs": 0.0, "ci_hi_abs": 0.25}
+    ptq = {**INT8_PTQ, "baseline_metric": 0.5, "ci_lo_abs": -0.25, "ci_hi_abs": 0.0}
+    assert _pick(_ships(qat, ptq)) == "int8/ptq"
+
+
+def test_a_clearly_better_metric_wins_among_rows_of_one_cost_in_its_direction():
+    good = {**INT8_QAT, "metric": 0.95, "ci_lo_abs": 0.045, "ci_hi_abs": 0.055}
+    poor = {**INT8_PTQ, "metric": 0.85, "ci_lo_abs": -0.055, "ci_hi_abs": -0.045}
+    assert _pick(_ships(good, poor), "size") == "int8/qat"
+    ppl = {"higher_is_better": False, "baseline_metric": 22.0}
+    low = {**INT8_QAT, **ppl, "metric": 20.0, "ci_lo_abs": -2.1, "ci_hi_abs": -1.9}
+    high = {**INT8_PTQ, **ppl, "metric": 25.0, "ci_lo_abs": 2.9, "ci_hi_abs": 3.1}
+    assert _pick(_ships(low, high), "size") == "int8/qat"  # lower perplexity is better
+    assert _pick(_ships(high, low), "size") == "int8/qat"
+
+
+def test_overlapping_metric_intervals_tie_even_when_the_points_differ():
+    a = {**INT8_PTQ, "metric": 0.905, "ci_lo_abs": -0.02, "ci_hi_abs": 0.03}
+    b = {**FP16_PTQ, "metric": 0.895, "ci_lo_abs": -0.03, "ci_hi_abs": 0.02}
+    no_ci = {**INT8_QAT, "metric": 0.6, "ci_lo_abs": np.nan, "ci_hi_abs": np.nan}  # its point
+    assert _pick(_ships(a, b, no_ci), "size") == "fp16/ptq"  # a tie: the higher precision
+    # asymmetric intervals (Tango's are): the low end of the better point reaches the other
+    a = {**INT8_PTQ, **_metric(0.95, -0.02, 0.06)}
+    b = {**FP16_PTQ, **_metric(0.87, -0.04, -0.01)}
+    assert _pick(_ships(a, b), "size") == "fp16/ptq"
+
+
+def test_sizes_within_the_band_tie_and_sizes_beyond_it_do_not():
+    assert _pick(_ships({**INT8_QAT, "size_mb": 0.400}, {**INT8_PTQ, "size_mb": 0.402}),
+                 "size") == "int8/ptq"  # fmt: skip
+    assert _pick(_ships({**INT8_QAT, "size_mb": 0.40}, {**INT8_PTQ, "size_mb": 0.45}),
+                 "size") == "int8/qat"  # fmt: skip
+
+
+def test_speed_intervals_decide_even_when_they_reach_below_1():
+    # a ship row judged with min_speedup below 1 may have lo <= 1: its interval still counts
+    qat = {**INT8_QAT, "p50_ms": 0.02, "speedup_ci_lo": 0.95, "speedup_ci_hi": 1.3}
+    ptq = {**INT8_PTQ, "p50_ms": 0.03, "speedup_ci_lo": 0.98, "speedup_ci_hi": 1.35}
+    assert _pick(_ships(qat, ptq)) == "int8/ptq"
+
+
+def test_a_cycle_of_wide_intervals_is_a_tie_of_all_its_rows():
+    # A beats B on metric (same speed band), B beats C on speed, C beats A on metric
+    a = {**INT8_QAT, "speedup_ci_lo": 1 / 3.5, "speedup_ci_hi": 1 / 1.5, "metric": 0.81,
+         "ci_lo_abs": -0.1, "ci_hi_abs": -0.08}  # fmt: skip
+    b = {**INT8_PTQ, "speedup_ci_lo": 0.5, "speedup_ci_hi": 1.0, "metric": 0.71,
+         "ci_lo_abs": -0.2, "ci_hi_abs": -0.18}  # fmt: skip
+    c = {**FP16_PTQ, "speedup_ci_lo": 0.25, "speedup_ci_hi": 1 / 3, "metric": 0.91,
+         "ci_lo_abs": 0.0, "ci_hi_abs": 0.02}  # fmt: skip
+    table = _ships(a, b, c)
+    best, why = recommend(table)
+    assert table.precision[best] == "fp16" and "(2 other(s) not separated" in why
+
+
+def test_the_tie_rule_then_takes_cost_then_metric_then_run_key():
+    table = _ships({**INT8_PTQ, "p50_ms": 0.031}, {**INT8_PTQ, "p50_ms": 0.029})
+    assert recommend(table)[0] == 1  # speed intervals tie: the lower p50
+    lower = {**INT8_PTQ, "metric": 0.899, "run_key": "a"}
+    higher = {**INT8_PTQ, "metric": 0.901, "run_key": "b"}
+    table = _ships(lower, higher)
+    assert recommend(table)[0] == 1  # same cost: the better metric point
+    ppl = {"higher_is_better": False, "baseline_metric": 20.0, "ci_lo_abs": -0.5,
+           "ci_hi_abs": 0.5}  # fmt: skip
+    table = _ships({**INT8_PTQ, **ppl, "metric": 20.1}, {**INT8_PTQ, **ppl, "metric": 19.9})
+    assert recommend(table)[0] == 1  # lower perplexity
+    table = _ships({**INT8_PTQ, "run_key": "b"}, {**INT8_PTQ, "run_key": "a"})
+    assert recommend(table)[0] == 1  # all else equal: the run key, not the row order
+
+
+def test_the_reason_counts_the_rows_a_winner_ties_with():
+    best, why = recommend(_ships({**INT8_QAT}, {**INT8_PTQ}))
+    assert why.startswith("the latency-best Pareto-optimal ship candidate (1 other(s) not")
+    best, why = recommend(_ships({**INT8_PTQ}))
+    assert why == "the latency-best Pareto-optimal ship candidate. r0"
+    assert recommend(_table()) == recommend(_table(), "latency")  # latency is the default
+
+
+def test_the_front_keeps_the_tables_index_and_refuses_equal_or_worse_rows():
+    df = pd.DataFrame({"m": [0.9, 0.8, 0.9], "c": [1.0, 1.0, 2.0]}, index=[10, 20, 30])
+    front = pareto_front(df, "m", "c", higher_is_better=True)
+    assert front.index.tolist() == [10, 20, 30]  # assigned back into the table by index
+    # same cost, worse metric (20); same metric, dearer (30): both off the front
+    assert front.tolist() == [True, False, False]
+
+
+def test_a_value_that_is_not_a_number_counts_as_missing():
+    df = pd.DataFrame({"m": [0.9, "n/a", 0.8], "c": [1.0, 0.5, 2.0]})
+    assert pareto_front(df, "m", "c", True).tolist() == [True, False, False]
+
+
+def test_unsettled_speed_counts_runs_at_the_thresholds_confidence():
+    rec = make_record("int8", drop=0.002, p50=0.06 / 1.06, speedup_ci=(1.02, 1.10), session_runs=5)
+    need = blocks_to_settle((1.02, 1.10), 5, 1.05, confidence=0.9)
+    assert need != blocks_to_settle((1.02, 1.10), 5, 1.05)
+    v = verdict(rec, Thresholds(confidence=0.9))
+    assert f"about {need - 5} more fresh-session timing runs (~{need} in all" in v.reason
+
+
+def test_a_qat_run_of_a_lower_is_better_metric_is_compared_in_its_direction():
+    kw = {"name": "perplexity", "higher_is_better": False, "baseline": 20.0,
+          "task": "language_modeling"}  # fmt: skip
+    ptq = make_record("int8", "ptq", drop=0.02, **kw)
+    qat = make_record("int8", "qat", drop=0.004, **kw)  # perplexity 20.08: 0.40 % worse
+    v = verdict(ptq, sweep=[qat])
+    assert v.label == "try QAT"
+    assert "QAT run drops 0.40 relative %, better than this, which ships" in v.reason
