@@ -38,7 +38,8 @@ clean:
 # verdicts - stats, verdict, the latency protocol, the baseline cache key and the pipeline's
 # ratio/record code - against the fast tests listed under [tool.mutmut] in pyproject.toml.
 MUTANTS ?= 'runner.stats.*' 'runner.verdict.*' 'runner.measure.x_latency_stats*' \
-	'runner.measure.x_time_*' 'runner.cache.x_key*' 'runner.pipeline.x__measure*'
+	'runner.measure.x_time_*' 'runner.cache.x_key*' 'runner.pipeline.x__measure*' \
+	'runner.pipeline.x__time_calls*' 'runner.pipeline.x__time_generation*'
 
 mutate: $(STAMP)
 	rm -rf mutants
