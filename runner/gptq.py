@@ -101,6 +101,10 @@ def quantize(model, reader, block_size: int, exclude: list[str] | tuple = ()):
         algo_config=algo,
         nodes_to_exclude=list(exclude),
     )
+    # ORT's GPTQ branch ignores nodes_to_exclude (only its RTN branch marks them "fp32"):
+    # mark them here, or an excluded layer is quantized to 4 bits all the same
+    planned = quant._generate_q4_node_config
+    quant._generate_q4_node_config = lambda: {**planned(), **dict.fromkeys(exclude, "fp32")}
     original, weight_only.gptq = weight_only.gptq, gptq
     try:
         quant.process()

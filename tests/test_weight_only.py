@@ -147,3 +147,18 @@ def test_every_int4_algorithm_writes_4_bit_matmulnbits_close_to_the_float_model(
     x = np.random.default_rng(3).normal(size=(4, HIDDEN)).astype(np.float32)
     ref = _run(job.baseline_onnx, x)
     assert np.abs(_run(out, x) - ref).mean() / np.abs(ref).mean() < 0.2
+
+
+def test_gptq_honours_8_bit_and_float_layers(tmp_path):
+    """ORT's GPTQ branch ignores nodes_to_exclude: the lm_head asked for at 8 bits must not
+    come out at 4 (it did, while the record said 8)."""
+    from runner.datasets import Splits
+
+    job = _job(tmp_path, "precision.int4_algorithm=gptq", "model.int8_layers=[lm_head]")
+    job.cfg.model.task = "classification"  # the calibration rows feed x directly
+    x = np.random.default_rng(4).normal(size=(16, HIDDEN)).astype(np.float32)
+    calib = {"x": x, "ids": np.zeros(16, np.int64)}
+    job.splits = Splits(x, np.zeros(16), calib, x, np.zeros(16), num_classes=0)
+    nodes = _nbits(weight_only(job, 4))
+    assert nodes["/lm_head/MatMul_Q8"]["bits"] == 8
+    assert [a["bits"] for n, a in nodes.items() if "mlp" in n] == [4]

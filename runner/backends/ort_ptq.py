@@ -218,6 +218,9 @@ def weight_only(job: Job, bits: int) -> Path:
     if eight:  # mixed precision: the named layers at 8 bits, symmetric round-to-nearest
         model = _nbits(model, 8, {**s, "algorithm": "rtn", "symmetric": True}, only=eight)
     set_accuracy_level(model, s["accuracy_level"])
+    stored = _stored_bits(model)  # what the graph holds, not what was asked for
+    if missing := [n for n in eight if stored.get(n) != 8]:
+        raise RuntimeError(f"layers meant for 8 bits are not stored at 8 bits: {missing}")
     out = job.out_dir / "model.onnx"
     onnx.save(model, str(out), save_as_external_data=model.ByteSize() > 2**31 - 2**26)
     job.details.update(
@@ -229,6 +232,18 @@ def weight_only(job: Job, bits: int) -> Path:
         int4_symmetric=s["symmetric"],
         quantize_settings={"accuracy_level": s["accuracy_level"], "symmetric": s["symmetric"]},
     )
+    return out
+
+
+def _stored_bits(model) -> dict[str, int]:
+    """Original MatMul name -> bits of the MatMulNBits node that replaced it."""
+    from onnx import helper
+
+    out = {}
+    for n in model.graph.node:
+        if n.op_type == "MatMulNBits":
+            bits = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "bits"), 4)
+            out[n.name.rsplit("_Q", 1)[0]] = int(bits)
     return out
 
 
@@ -289,6 +304,12 @@ def _gptq(job: Job, model, block: int, exclude: list[str] | tuple = ()):
         ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
         chunks = max(1, job.cfg.precision.gptq_tokens // 256)
         cut = ids[:, : ids.shape[1] // 256 * 256].reshape(-1, 256)[:chunks]
+        if len(cut) < chunks:
+            job.details.setdefault("warnings", []).append(
+                f"GPTQ calibrated on {len(cut) * 256} tokens, fewer than precision.gptq_tokens="
+                f"{job.cfg.precision.gptq_tokens}: the calibration split is short; raise "
+                "dataset.calib_fraction or model.calib_tokens, or give a longer text"
+            )
         x = lm.prefill_feeds(model, np.ascontiguousarray(cut))  # with a KV cache's inputs
     n = min(job.cfg.method.calibration_samples, batches.rows(x))
     x = batches.take(x, slice(0, n))
