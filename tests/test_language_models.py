@@ -76,6 +76,7 @@ def test_smollm2_perplexity_sweep_runs_offline(run_job, tmp_path):
     assert base["status"] == "ok", base["reason"]
     assert base["metric"]["name"] == "perplexity" and 3 < base["metric"]["value"] < 200
     int8 = run_job(*short, "precision=int8", job_dir=tmp_path / "b")
-    assert int8["status"] == "ok" and int8["axes"]["backend"] == "torchao_int8_dynamic"
-    assert int8["metric"]["value"] / base["metric"]["value"] < 1.15
+    assert int8["status"] == "ok" and int8["axes"]["backend"] == "ort_int8_matmulnbits"
+    assert int8["metric"]["value"] / base["metric"]["value"] < 1.05  # weight-only 8 bits
+    assert int8["generation"]["decode_tokens_per_s"] > 0  # timed as it generates
     assert int8["metric"]["n_samples"] == 511
