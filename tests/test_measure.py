@@ -68,12 +68,21 @@ def test_rounds_alternate_the_order_and_flatten_to_the_per_call_times():
     assert firsts[:4] == ["a", "b", "a", "b"]  # who goes first alternates round by round
 
 
-def test_time_runs_makes_fresh_models_per_run_and_splits_the_time():
-    made = []
+def test_time_runs_makes_fresh_models_per_run_and_splits_the_time(monkeypatch):
+    import runner.measure as measure
+
+    made, now = [], [0.0]  # a fake clock: load on the machine cannot stretch the calls
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
+
+    def call(seconds):
+        def fn():
+            now[0] += seconds
+
+        return fn
 
     def make_fns(run):
         made.append(run)
-        return [lambda: time.sleep(0.0002), lambda: time.sleep(0.0001)]
+        return [call(0.0002), call(0.0001)]
 
     cfg = LatencyConfig(warmup=2, min_runs=40, min_seconds=0.2)
     timed = time_runs(make_fns, cfg, runs=4)
