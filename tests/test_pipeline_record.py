@@ -1,4 +1,5 @@
-"""The pipeline's ratio and record code (`_measure`), on two small ONNX models of known cost.
+"""The pipeline's ratio and record code (`_measure`), on two small ONNX models of known cost,
+and its route for language models (a KV-cache graph is timed as it generates) on toy decoders.
 
 Fast on purpose: these are the tests `make mutate` runs against pipeline.py's record code.
 """
@@ -181,3 +182,101 @@ def test_the_number_of_timing_runs_is_the_configs(tmp_path, monkeypatch):
     rec, made = _spied(tmp_path, monkeypatch, runs=3)
     assert made == ["base", "cand", "base", "base", "cand"]
     assert rec["latency"]["session_runs"] == 3 and len(rec["speedup_ci"]) == 2
+
+
+VOCAB, DIM = 32, 16
+
+
+def _decoder(path, layers: int, kv: bool = True):
+    """A toy causal LM with the names of optimum's KV-cache export (`input_ids`,
+    `past_key_values.0.key` [batch, 1 head, past, DIM]; `logits`, `present.0.key`), or, with
+    kv=False, a graph of `input_ids` -> `logits` only (a language model without a cache)."""
+    rng = np.random.default_rng(layers)
+    inits = [numpy_helper.from_array(rng.normal(size=(VOCAB, DIM)).astype("f4"), "emb")]
+    nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["h0"])]
+    for i in range(layers):
+        inits.append(numpy_helper.from_array(rng.normal(size=(DIM, DIM)).astype("f4"), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"h{i + 1}"]))
+    inits.append(numpy_helper.from_array(rng.normal(size=(DIM, VOCAB)).astype("f4"), "head"))
+    nodes.append(helper.make_node("MatMul", [f"h{layers}", "head"], ["logits"]))
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", "s", VOCAB])]
+    if kv:  # the cache: the past keys with this call's embeddings appended
+        inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+        nodes += [
+            helper.make_node("Unsqueeze", ["h0", "axis1"], ["new_key"]),
+            helper.make_node(
+                "Concat", ["past_key_values.0.key", "new_key"], ["present.0.key"], axis=2
+            ),
+        ]
+        past = ["b", 1, "p", DIM]
+        inputs.append(
+            helper.make_tensor_value_info("past_key_values.0.key", TensorProto.FLOAT, past)
+        )
+        outputs.append(
+            helper.make_tensor_value_info("present.0.key", TensorProto.FLOAT, ["b", 1, "t", DIM])
+        )
+    graph = helper.make_graph(nodes, "decoder", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.save(model, str(path))
+    return path
+
+
+def _lm_measured(tmp_path, monkeypatch, *overrides: str, kv: bool = True, real: int = 16):
+    """_measure of a toy language model (baseline 4 layers, candidate 1) on two windows of 16
+    tokens, of which the scoring mask `y` marks the first `real` as text; measure.peak_rss is
+    replaced by a spy (the probe's own process is test_the_memory_probe_records_both_peaks's).
+    Returns the record, the inputs and what the probe was given."""
+    cfg = typed("model=hf_causal_lm", "precision=fp32", "model.prompt_tokens=6",
+                "model.new_tokens=3", "latency.warmup=1", "latency.min_runs=4",
+                "latency.min_seconds=0.0", "latency.memory_probe=true", *overrides)  # fmt: skip
+    cfg.latency.session_runs = 2
+    base_path = _decoder(tmp_path / "base.onnx", 4, kv)
+    cand = _decoder(tmp_path / "cand.onnx", 1, kv)
+    info = {"size_bytes": base_path.stat().st_size, "peak_rss_bytes": 1}
+    base = cache.Baseline(base_path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
+    probed = []
+
+    def probe(model, target, sample):
+        probed.append(sample)
+        return 2
+
+    monkeypatch.setattr(pipeline.measure, "peak_rss", probe)
+    record = pipeline.new_record(cfg, [], {})
+    x = {"input_ids": np.arange(2 * 16, dtype=np.int64).reshape(2, 16) % VOCAB}
+    y = np.zeros((2, 15), bool)  # the windows' scoring mask (a token's successor is scored)
+    y[:, : real - 1] = True
+    pipeline._measure(cfg, record, base, cand, make_session(cand, cfg.target), x, y)
+    return record, x, probed
+
+
+def test_a_kv_cache_language_model_is_timed_as_it_generates(tmp_path, monkeypatch):
+    """Routed to the generation timer (not one call per batch), which fills the record's
+    generation blocks, and the memory probe runs the same prompt: the first prompt_tokens
+    tokens of the first window."""
+    rec, x, probed = _lm_measured(tmp_path, monkeypatch)
+    for block in (rec["generation"], rec["baseline_generation"]):
+        assert (block["prompt_tokens"], block["new_tokens"]) == (6, 3)
+        assert block["decode_calls"] >= 2 and block["prefill_calls"] >= 2
+    assert rec["latency"]["unit"] == rec["baseline_latency"]["unit"] == "decode token"
+    assert rec["speedup"] == rec["generation"]["speedup_decode"]  # summary.lm_speed=decode
+    assert [list(s) for s in probed] == [["input_ids"]]
+    np.testing.assert_array_equal(probed[0]["input_ids"], x["input_ids"][:1, :6])
+    assert rec["peak_rss_bytes"] == 2
+
+
+def test_a_language_model_without_a_kv_cache_is_timed_per_call(tmp_path, monkeypatch):
+    """No past key/values: one call of the first window per timed call, no generation block."""
+    rec, x, probed = _lm_measured(tmp_path, monkeypatch, kv=False)
+    assert "generation" not in rec and "unit" not in rec["latency"]
+    assert rec["latency"]["batch"] == 1 and rec["latency"]["runs"] >= 4
+    np.testing.assert_array_equal(probed[0]["input_ids"], x["input_ids"][:1])
+
+
+def test_a_prompt_longer_than_the_first_windows_text_is_refused(tmp_path, monkeypatch):
+    """The scoring mask says where the text of the first window ends: a prompt that would run
+    into the padding after it is refused, not timed (the probe is off: the timer must refuse)."""
+    with pytest.raises(ValueError, match="prompt_tokens=6"):
+        _lm_measured(tmp_path, monkeypatch, "latency.memory_probe=false", real=5)
+    rec, _, _ = _lm_measured(tmp_path, monkeypatch, "latency.memory_probe=false", real=6)
+    assert rec["generation"]["prompt_tokens"] == 6

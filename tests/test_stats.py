@@ -14,6 +14,7 @@ from runner.stats import (
     mean_ci,
     n_to_settle,
     paired_delta_ci,
+    paired_speedup,
     paired_t_ci,
     samples_to_settle,
     speedup_interval,
@@ -196,6 +197,35 @@ def test_the_speed_interval_is_a_t_interval_over_round_log_ratios():
     assert speedup_interval(base, cand) == pytest.approx(
         (math.exp(r.mean() - half), math.exp(r.mean() + half))
     )
+
+
+def test_the_paired_speedup_is_the_geometric_mean_of_per_run_median_ratios():
+    """Each run's ratio is median baseline / median candidate of that run's own calls; the
+    speedup is their geometric mean: drift between runs (the machine 3x slower in one run)
+    cancels, where the medians pooled over all runs would give a ratio of neither."""
+    base = [[1.0, 1.2, 0.9, 50.0], [3.0, 3.3, 2.7], [0.5, 0.6, 0.55]]  # 50: one slow call
+    cand = [[0.5, 0.45, 0.55], [3.0, 0.75, 0.7, 0.8], [0.25, 0.3, 0.2]]
+    per_run = [np.median(b) / np.median(c) for b, c in zip(base, cand, strict=True)]
+    assert per_run == pytest.approx([2.2, 3.0 / 0.775, 2.2])  # medians, not means
+    expected = math.prod(per_run) ** (1 / 3)
+    assert paired_speedup(base, cand) == pytest.approx(expected)
+    assert paired_speedup(cand, base) == pytest.approx(1 / expected)  # baseline over candidate
+    pooled = np.median(sum(base, [])) / np.median(sum(cand, []))
+    assert abs(pooled - expected) > 0.1
+
+
+def test_the_paired_speedup_is_the_centre_of_its_interval_and_skips_empty_runs():
+    base, cand = rounds(1.3, 5, seed=9)  # 5 fresh-session runs, with 20 % drift between them
+    lo, hi = speedup_interval(base, cand)
+    assert paired_speedup(base, cand) == pytest.approx(math.sqrt(lo * hi))
+    assert lo < paired_speedup(base, cand) < hi
+    # a run where one model made no call, or whose clock read 0, has no ratio: it is left out
+    assert paired_speedup(base + [[]], cand + [[1e-3]]) == paired_speedup(base, cand)
+    assert paired_speedup(base + [[0.0]], cand + [[1e-3]]) == paired_speedup(base, cand)
+    with pytest.raises(ValueError, match="no timing unit"):
+        paired_speedup([[], [1e-3]], [[1e-3], []])
+    with pytest.raises(ValueError, match="same number"):
+        paired_speedup(base, cand[:-1])
 
 
 def test_blocks_to_settle_recovers_the_spread_from_the_interval():
