@@ -209,19 +209,12 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
 def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: str, backend):
     """Load, baseline, quantize, evaluate, measure: the job's work once it may run."""
 
-    import torch
-
-    torch.set_num_threads(cfg.torch_threads)
-    splits = registry.get("dataset", cfg.dataset.name)(cfg.dataset)
-    model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
-    if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
-        splits = model.encode(splits)
+    splits, model, base = load(cfg)
     record["splits"] = {
         "train": batches.rows(splits.x_train),
         "calibration": batches.rows(splits.x_calib),
         "validation": batches.rows(splits.x_val),
     }
-    base = baseline(cfg, model, splits)
 
     job = backends.Job(cfg, model, splits, base.onnx_path, job_dir)
     why = backend.check(job)
@@ -250,6 +243,18 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
     record["outcomes_file"] = results.OUTCOMES_FILE
     _measure(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
     return record
+
+
+def load(cfg: Config) -> tuple[Any, Any, cache.Baseline]:
+    """The job's data splits, FP32 model and cached baseline (what every candidate shares)."""
+    import torch
+
+    torch.set_num_threads(cfg.torch_threads)
+    splits = registry.get("dataset", cfg.dataset.name)(cfg.dataset)
+    model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
+    if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
+        splits = model.encode(splits)
+    return splits, model, baseline(cfg, model, splits)
 
 
 def _measure(

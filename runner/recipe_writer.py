@@ -78,7 +78,9 @@ def _recipe_may_hold(key: str, value: Any) -> bool:
     return "${" not in str(value)
 
 
-def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended") -> str:
+def recipe_yaml(
+    rec: dict, why: str, config_dir: Path, name: str = "recommended", by: str = "runner.summarize"
+) -> str:
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
 
@@ -96,7 +98,7 @@ def recipe_yaml(rec: dict, why: str, config_dir: Path, name: str = "recommended"
     values = _overrides_as_values(rec.get("overrides") or [], groups, local)
     m = rec.get("metric") or {}
     head = [
-        f"Recommended by runner.summarize: {axes['precision']}/{axes['method']} "
+        f"Recommended by {by}: {axes['precision']}/{axes['method']} "
         f"on {axes['target']} ({axes['model']}, {axes['dataset']}).",
         *textwrap.wrap(f"Why: {why}", WIDTH - 2),
     ]

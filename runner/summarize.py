@@ -52,6 +52,9 @@ _NOT_VARIANT = (
     "torch_threads",
 )
 
+# Layer lists of a mixed-precision candidate (runner.decide's fallback): shown as mixed(N ...)
+MIXED = {"keep_float": "float", "int8_layers": "8-bit"}
+
 
 @dataclass
 class Recommendation:
@@ -86,7 +89,11 @@ def variant(rec: dict) -> str:
         key = key.lstrip("+~")
         if key in groups or key.split(".")[0] in _NOT_VARIANT:
             continue
-        out.append(f"{key.split('.')[-1]}={value}")
+        leaf = key.split(".")[-1]
+        if leaf in MIXED and value.strip("[] "):  # a list of layers: say how many, not which
+            out.append(f"mixed({len(value.strip('[]').split(','))} {MIXED[leaf]})")
+            continue
+        out.append(f"{leaf}={value}")
     return " ".join(out) or "-"
 
 

@@ -47,6 +47,19 @@ class Job:
     out_dir: Path
     details: dict[str, Any] = field(default_factory=dict)  # recorded in result.json
     session: Any = None  # set by backends whose candidate runs in torch, not ONNX Runtime
+    # Per-layer sensitivity: quantize only these layers (exact ONNX node or torch module
+    # names), the rest stays float; None quantizes every layer the config allows.
+    only: list[str] | None = None
+    # Work several jobs of one model may share (sensitivity: the pre-processed graph).
+    reuse: dict[str, Any] | None = None
+
+
+def matches(name: str, patterns: list[str] | tuple[str, ...]) -> bool:
+    """Whether a layer name is one of `patterns` (model.keep_float, int8_layers): a pattern
+    with `*` is a wildcard over the whole name (`*/down_proj/*`), any other a part of it."""
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(name, p) if "*" in p else p in name for p in patterns)
 
 
 def select(

@@ -44,12 +44,45 @@ class OrtFp16(Backend):
 
 
 def _preprocessed(job: Job) -> Path:
-    """ONNX Runtime's recommended pre-processing (shape inference, graph optimization)."""
+    """ONNX Runtime's recommended pre-processing (shape inference, graph optimization); done
+    once for jobs that share `job.reuse` (a per-layer sensitivity pass)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if job.reuse is not None and "preprocessed" in job.reuse:
+        return job.reuse["preprocessed"]
     pre = job.out_dir / "preprocessed.onnx"
     quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+    if job.reuse is not None:
+        job.reuse["preprocessed"] = pre
     return pre
+
+
+def _drop_preprocessed(job: Job, pre: Path) -> None:
+    """Remove the pre-processed graph unless other jobs share it."""
+    if job.reuse is None:
+        pre.unlink()
+
+
+def layer_selection(job: Job, model, ops: tuple[str, ...]) -> dict[str, list[str]]:
+    """quantize_static/_dynamic's node lists: `job.only` (sensitivity: these layers only) and
+    `model.keep_float` (mixed precision: these stay float), checked against the graph."""
+    names = {n.name for n in model.graph.node if n.op_type in ops}
+    out: dict[str, list[str]] = {}
+    if job.only is not None:
+        if missing := [n for n in job.only if n not in names]:
+            raise RuntimeError(f"layers to quantize are not in the pre-processed graph: {missing}")
+        out["nodes_to_quantize"] = list(job.only)
+    if job.cfg.model.keep_float:
+        keep = matching(model, ops, list(job.cfg.model.keep_float))
+        if not keep:
+            raise ValueError(
+                f"model.keep_float={list(job.cfg.model.keep_float)} matches no {'/'.join(ops)} "
+                "layer of the model; use node names (or parts of them) that `python -m "
+                "runner.sensitivity` lists"
+            )
+        out["nodes_to_exclude"] = keep
+        job.details["keep_float_layers"] = keep
+    return out
 
 
 def _calibration_reader(x, input_name: str, batch: int = 16):
@@ -116,8 +149,9 @@ class OrtStaticInt8(Backend):
         reader = _calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
         log.info("calibrating static INT8 ranges on %d samples", n)
         out = job.out_dir / "model.onnx"
-        quantize_static(str(pre), str(out), reader, **int8_settings(job, static=True))
-        pre.unlink()
+        chosen = layer_selection(job, onnx.load(str(pre), load_external_data=False), QUANT_OPS)
+        quantize_static(str(pre), str(out), reader, **int8_settings(job, static=True), **chosen)
+        _drop_preprocessed(job, pre)
         job.details["calibration_samples"] = n
         return out
 
@@ -180,10 +214,16 @@ def weight_only_settings(job: Job, bits: int) -> dict:
     }
 
 
-def _matching(model, op: str, patterns: list[str]) -> list[str]:
-    """Names of `op` nodes whose name contains one of `patterns`."""
-    nodes = [n for n in model.graph.node if n.op_type == op]
-    return [n.name for n in nodes if any(k in n.name for k in patterns)]
+QUANT_OPS = ("MatMul", "Gemm", "Conv")  # the layers INT8 quantizes (and sensitivity ranks)
+
+
+def matching(model, ops: str | tuple[str, ...], patterns: list[str]) -> list[str]:
+    """Names of the `ops` nodes that one of `patterns` names (backends.matches)."""
+    from runner.backends import matches
+
+    ops = (ops,) if isinstance(ops, str) else ops
+    nodes = [n for n in model.graph.node if n.op_type in ops]
+    return [n.name for n in nodes if matches(n.name, patterns)]
 
 
 def weight_only(job: Job, bits: int) -> Path:
@@ -198,9 +238,16 @@ def weight_only(job: Job, bits: int) -> Path:
     job.details["gemm_rewritten"] = gemm_to_matmul(model)
     job.details["untied_weights"] = fold_transposed_weights(model)
     m = job.cfg.model
-    keep = _matching(model, "MatMul", list(m.keep_float))
-    eight = _matching(model, "MatMul", list(m.int8_layers)) if bits == 4 else []
+    keep = matching(model, "MatMul", list(m.keep_float))
+    eight = matching(model, "MatMul", list(m.int8_layers)) if bits == 4 else []
     eight = [n for n in eight if n not in keep]
+    if job.only is not None:  # sensitivity: these layers at `bits`, every other MatMul float
+        names = set(matching(model, "MatMul", [""]))
+        if missing := [n for n in job.only if n not in names]:
+            raise RuntimeError(f"layers to quantize are not MatMuls of the graph: {missing}")
+        keep, eight = sorted(names - set(job.only)), []
+        if s["algorithm"] == "gptq":  # one GPTQ pass per layer would cost a pass per unit
+            s["algorithm"] = "rtn"
     log.info(
         "weight-only INT%d: %s, block %d, symmetric %s, accuracy_level %d%s%s",
         bits,
@@ -332,13 +379,15 @@ class OrtDynamicInt8(Backend):
 
     @staticmethod
     def quantize(job: Job) -> Path:
+        import onnx
         from onnxruntime.quantization import quantize_dynamic
 
         pre = _preprocessed(job)
         out = job.out_dir / "model.onnx"
         settings = int8_settings(job, static=False)
-        quantize_dynamic(str(pre), str(out), **settings)
-        pre.unlink()
+        chosen = layer_selection(job, onnx.load(str(pre), load_external_data=False), QUANT_OPS)
+        quantize_dynamic(str(pre), str(out), **settings, **chosen)
+        _drop_preprocessed(job, pre)
         job.details["dynamic_per_channel"] = settings["per_channel"]
         return out
 

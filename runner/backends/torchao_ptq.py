@@ -12,7 +12,7 @@ import copy
 import logging
 from pathlib import Path
 
-from runner.backends import Job
+from runner.backends import Job, matches
 from runner.registry import register
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,12 @@ def _torch_candidate(job: Job, config) -> Path:
 
     from runner.torch_runtime import TorchLMSession, TorchSession, quantized_fraction
 
-    keep = list(job.cfg.model.keep_float)
+    keep, only = list(job.cfg.model.keep_float), job.only
 
     def quantize_this(m: torch.nn.Module, fqn: str) -> bool:
-        return isinstance(m, torch.nn.Linear) and not any(k in fqn for k in keep)
+        if only is not None:  # sensitivity: these modules only
+            return isinstance(m, torch.nn.Linear) and fqn in only
+        return isinstance(m, torch.nn.Linear) and not matches(fqn, keep)
 
     module = copy.deepcopy(job.model.module).eval()
     quantize_(module, config, filter_fn=quantize_this)
