@@ -287,6 +287,19 @@ class Walker:
         self.fallback("int4", over, rec, "model.int8_layers", "8-bit")
 
     def fallback(self, precision: str, over: list[str], full: dict, key: str, kept_as: str) -> None:
+        """The mixed-precision fallback; an error in it ends this precision's walk in the trail
+        (the records already written stay, and the other precision still runs)."""
+        try:
+            self._fallback(precision, over, full, key, kept_as)
+        except Exception as exc:  # noqa: BLE001 - say it in the trail, keep what was measured
+            log.exception("decide: the %s fallback failed", precision)
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            self.trail.add(Step(f"{precision.upper()} fallback", None, "failed", why, "stop"))
+            self.trail.decisions.append(
+                Decision(precision, None, None, f"the mixed-precision fallback failed: {why}")
+            )
+
+    def _fallback(self, precision: str, over: list[str], full: dict, key: str, kept_as: str):
         """Rank the units, bisect for the fewest kept, run the mixed candidate as a job; when
         the transformer's blocks cannot do it, rank again by kind (one projection across every
         block) before concluding."""

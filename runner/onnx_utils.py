@@ -235,3 +235,19 @@ def model_size(path: Path) -> int:
     """Bytes on disk of a model, external-data files beside it included."""
     path = Path(path)
     return path.stat().st_size + sum(d.stat().st_size for d in external_data(path))
+
+
+def weighted_nodes(model) -> set[str]:
+    """Names of the nodes whose second input is a weight (an initializer, or one transposed)."""
+    inits = {t.name for t in model.graph.initializer}
+    made = {o: n for n in model.graph.node for o in n.output}
+
+    def constant(name: str) -> bool:
+        if name in inits:
+            return True
+        node = made.get(name)
+        return (
+            node is not None and node.op_type in ("Transpose", "Cast") and constant(node.input[0])
+        )
+
+    return {n.name for n in model.graph.node if len(n.input) > 1 and constant(n.input[1])}

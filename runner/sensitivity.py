@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from runner.onnx_utils import weighted_nodes
+
 log = logging.getLogger(__name__)
 # A numbered block of a transformer: model.layers.3 / encoder/layer.0 / h.11 / blocks.2
 BLOCK = re.compile(r"^(.*?(?:\blayers?|\bblocks?|\bh)[._]\d+)([./])")
@@ -94,22 +96,6 @@ def scopes_of(path: Path) -> dict[str, str]:
     return out
 
 
-def _weighted(model) -> set[str]:
-    """Names of the nodes whose second input is a weight (an initializer, or one transposed)."""
-    inits = {t.name for t in model.graph.initializer}
-    made = {o: n for n in model.graph.node for o in n.output}
-
-    def constant(name: str) -> bool:
-        if name in inits:
-            return True
-        node = made.get(name)
-        return (
-            node is not None and node.op_type in ("Transpose", "Cast") and constant(node.input[0])
-        )
-
-    return {n.name for n in model.graph.node if len(n.input) > 1 and constant(n.input[1])}
-
-
 def onnx_layers(path: Path, weight_only: bool) -> list[str]:
     """The layers with a weight a backend quantizes, by node name, in graph order: MatMul /
     Gemm / Conv for INT8, MatMul for the weight-only kernels. Activation x activation MatMuls
@@ -121,7 +107,7 @@ def onnx_layers(path: Path, weight_only: bool) -> list[str]:
 
     model = onnx.load(str(path), load_external_data=False)
     ops = ("MatMul",) if weight_only else QUANT_OPS
-    has_weight = _weighted(model)
+    has_weight = weighted_nodes(model)
     return [n.name for n in model.graph.node if n.op_type in ops and n.name in has_weight]
 
 
@@ -226,6 +212,8 @@ class Probe:
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+        if self.work.is_dir() and not any(self.work.iterdir()):
+            self.work.rmdir()
 
 
 def rank(probe: Probe, unit: str = "auto") -> dict[str, Any]:

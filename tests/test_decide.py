@@ -134,6 +134,23 @@ def test_a_fallback_that_cannot_reach_the_thresholds_says_stay_and_runs_no_mixed
     assert "+20.00 %" in t.decisions[0].why  # the numbers that say why
 
 
+def test_an_error_in_the_fallback_ends_that_precision_in_the_trail_not_the_walk():
+    def broken(over, key, patterns):
+        raise RuntimeError("layers meant for 8 bits are not stored at 8 bits: ['x']")
+
+    f = Fakes(
+        {"fp32_ptq": record(0.0, 1.0), "int8_ptq": record(0.3),
+         "int4_ptq": record(0.002, precision="int4")},
+        units(4),
+    )  # fmt: skip
+    f.subset_drop = broken
+    t = f.walker(lm=True).walk([], [])
+    d = {x.precision: x for x in t.decisions}
+    assert d["int8"].record is None and "not stored at 8 bits" in d["int8"].why
+    assert d["int4"].job == "int4_ptq"  # the walk went on
+    assert t.steps[-2].label == "failed"
+
+
 def test_when_blocks_cannot_do_it_the_fallback_ranks_kinds_across_blocks():
     kinds = [
         {"unit": "/m/layers.*/down/MatMul", "patterns": ["/m/layers.*/down/MatMul"], "drop": 0.1},

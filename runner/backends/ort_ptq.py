@@ -231,15 +231,17 @@ def weight_only(job: Job, bits: int) -> Path:
     (kept float) and, in an INT4 model, `model.int8_layers` (8 bits)."""
     import onnx
 
-    from runner.onnx_utils import fold_transposed_weights, gemm_to_matmul
+    from runner.onnx_utils import fold_transposed_weights, gemm_to_matmul, weighted_nodes
 
     s = weight_only_settings(job, bits)
     model = onnx.load(str(job.baseline_onnx))
     job.details["gemm_rewritten"] = gemm_to_matmul(model)
     job.details["untied_weights"] = fold_transposed_weights(model)
     m = job.cfg.model
-    keep = matching(model, "MatMul", list(m.keep_float))
+    weighted = weighted_nodes(model)  # attention's activation x activation MatMuls stay as they are
+    keep = [n for n in matching(model, "MatMul", list(m.keep_float)) if n in weighted]
     eight = matching(model, "MatMul", list(m.int8_layers)) if bits == 4 else []
+    eight = [n for n in eight if n in weighted]
     eight = [n for n in eight if n not in keep]
     if job.only is not None:  # sensitivity: these layers at `bits`, every other MatMul float
         names = set(matching(model, "MatMul", [""]))
