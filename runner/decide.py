@@ -51,6 +51,9 @@ class Decision:
     record: dict[str, Any] | None
     job: str | None
     why: str
+    # a candidate worth the next step (QAT of a mixed model), not shipped: its recipe is
+    # written as candidate_<precision>.yaml so the next step starts from it
+    candidate: dict[str, Any] | None = None
 
 
 @dataclass
@@ -321,7 +324,8 @@ class Walker:
                     s.get("folder"),
                     "ranked",
                     f"{len(ranking)} units on {s['subset']['rows']} {s['subset']['of']}; all "
-                    f"quantized {100 * s['all_quantized']['drop']:+.2f} %; worst: {top}",
+                    f"quantized {100 * s['all_quantized']['drop']:+.2f} %; worst: {top}"
+                    + (f" ({s['note']})" if s.get("note") else ""),
                     f"bisect over the top {n_max} units for the fewest kept {kept_as}",
                 )
             )
@@ -382,7 +386,7 @@ class Walker:
                 )
             )
             t.decisions.append(
-                Decision(precision, None, name, f"try QAT on the mixed model: {why}")
+                Decision(precision, None, name, f"try QAT on the mixed model: {why}", rec)
             )
         else:
             t.add(Step(f"{precision.upper()} mixed", name, where, said, "stop: stay FP16/FP32"))
@@ -433,12 +437,12 @@ def _cost(full: dict, mixed: dict) -> str:
     )
 
 
-def markdown(trail: Trail, overrides: list[str], th: Thresholds) -> str:
+def markdown(trail: Trail, argv: list[str], th: Thresholds) -> str:
     """decision.md: the trail as a table, the decisions, then the fallback details."""
     lines = [
         "# Decision trail",
         "",
-        f"`python -m runner.decide {' '.join(overrides)}`; ship below {100 * th.ship_below:g} %, "
+        f"`python -m runner.decide {' '.join(argv)}`; ship below {100 * th.ship_below:g} %, "
         f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x. "
         "Each job's record is in its folder `<n>_<job>`.",
         "",
@@ -450,7 +454,13 @@ def markdown(trail: Trail, overrides: list[str], th: Thresholds) -> str:
         lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "## Decision", ""]
     for d in trail.decisions:
-        shipped = f"ship `{d.job}`" if d.record is not None else "nothing to ship"
+        shipped = (
+            f"ship `{d.job}`"
+            if d.record is not None
+            else f"nothing to ship yet; `{d.job}` is the candidate for the next step"
+            if d.candidate is not None
+            else "nothing to ship"
+        )
         lines.append(f"- **{d.precision.upper()}**: {shipped}. {d.why}")
     if trail.sections:
         lines += ["", "## Fallback", "", *trail.sections]
@@ -508,6 +518,10 @@ class Runner:
             s["key"] = key
             sensitivity.write(s, folder)
         s["folder"] = folder.name
+        gptq = "precision.int4_algorithm=gptq" in over  # the probe's rtn stands in for it
+        s["note"] = (
+            "the probe quantizes with rtn in place of gptq (the jobs use gptq)" if gptq else ""
+        )
         return s
 
     def subset_drop(self, over: list[str], key: str, patterns: list[str]) -> float:
@@ -528,22 +542,23 @@ class Runner:
         self.probes.clear()
 
 
-def write_outputs(out: Path, trail: Trail, overrides: list[str], th: Thresholds) -> list[Path]:
+def write_outputs(out: Path, trail: Trail, argv: list[str], th: Thresholds) -> list[Path]:
     """decision.md, the sweep summary of the folder, recommended_<precision>.yaml."""
     from runner.recipe_writer import recipe_yaml
     from runner.summarize import summarize
 
     written = []
-    (out / "decision.md").write_text(markdown(trail, overrides, th))
+    (out / "decision.md").write_text(markdown(trail, argv, th))
     written.append(out / "decision.md")
     s = summarize(out, objective=th.objective, thresholds=th)
     written += s.written
     for d in trail.decisions:
-        if d.record is None:
+        rec = d.record or d.candidate
+        if rec is None:
             continue
-        name = f"recommended_{d.precision}"
+        name = f"{'recommended' if d.record else 'candidate'}_{d.precision}"
         try:
-            text = recipe_yaml(d.record, d.why, out, name, by="runner.decide")
+            text = recipe_yaml(rec, d.why, out, name, by="runner.decide")
             (out / f"{name}.yaml").write_text(text)
             written.append(out / f"{name}.yaml")
         except Exception as exc:  # noqa: BLE001 - the trail and records are already written
@@ -627,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         runner.close()
-    for path in write_outputs(out, trail, over, th):
+    shown = sys.argv[1:] if argv is None else list(argv)
+    for path in write_outputs(out, trail, shown, th):
         print(f"wrote {path}")
     print(
         "\n"

@@ -198,6 +198,7 @@ def test_a_language_model_also_walks_int4_with_8_bit_layers_as_its_fallback():
     assert d["int8"].job == "int8_ptq"
     # 2 % is in the QAT band: not shipped, and the trail says what comes next
     assert d["int4"].record is None and "QAT" in d["int4"].why
+    assert d["int4"].candidate is f.jobs["int4_ptq_mixed"]  # its recipe starts the next step
 
 
 def test_a_language_model_in_the_qat_band_skips_qat():
