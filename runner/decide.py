@@ -558,7 +558,12 @@ def write_outputs(out: Path, trail: Trail, argv: list[str], th: Thresholds) -> l
             continue
         name = f"{'recommended' if d.record else 'candidate'}_{d.precision}"
         try:
-            text = recipe_yaml(rec, d.why, out, name, by="runner.decide")
+            by = (
+                "Recommended by runner.decide"
+                if d.record
+                else "Next step's candidate (runner.decide)"
+            )
+            text = recipe_yaml(rec, d.why, out, name, by=by)
             (out / f"{name}.yaml").write_text(text)
             written.append(out / f"{name}.yaml")
         except Exception as exc:  # noqa: BLE001 - the trail and records are already written

@@ -17,6 +17,9 @@ from runner.recipes import RecipeError
 # Keys that choose where the runner writes (output folders live under `hydra:`, refused by
 # runner.recipes.check).
 WRITE_KEYS = ("cache_dir",)
+# Keys whose strings are layer names matched against the model's graph, never opened as files
+# (a transformer's ONNX node names start with "/": /model/layers.3/).
+NAME_KEYS = ("model.keep_float", "model.int8_layers")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -72,6 +75,8 @@ def check_received(path: Path) -> None:
     for key, value in _strings(data):
         if key.startswith("defaults"):
             continue  # config choices, checked by runner.recipes.check
+        if key.split("[")[0] in NAME_KEYS:
+            continue  # layer names, not paths
         if _leaves_folder(value) and not _shipped(value, folder):
             raise RecipeError(
                 f"recipe {path}: {key}={value!r} is refused: a recipe may only name files "

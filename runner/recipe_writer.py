@@ -79,7 +79,11 @@ def _recipe_may_hold(key: str, value: Any) -> bool:
 
 
 def recipe_yaml(
-    rec: dict, why: str, config_dir: Path, name: str = "recommended", by: str = "runner.summarize"
+    rec: dict,
+    why: str,
+    config_dir: Path,
+    name: str = "recommended",
+    by: str = "Recommended by runner.summarize",
 ) -> str:
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
@@ -98,7 +102,7 @@ def recipe_yaml(
     values = _overrides_as_values(rec.get("overrides") or [], groups, local)
     m = rec.get("metric") or {}
     head = [
-        f"Recommended by {by}: {axes['precision']}/{axes['method']} "
+        f"{by}: {axes['precision']}/{axes['method']} "
         f"on {axes['target']} ({axes['model']}, {axes['dataset']}).",
         *textwrap.wrap(f"Why: {why}", WIDTH - 2),
     ]

@@ -169,3 +169,15 @@ def test_export_of_a_job_folder_when_the_sweep_recommends_no_measured_job(tmp_pa
         e["promise"]
         == f"perplexity <= {rec['metric']['value'] + 0.009:.4g}, speedup >= 0.70x on cpu_x86"
     )
+
+
+def test_layer_names_of_a_mixed_recipe_are_names_not_paths(tmp_path):
+    """runner.decide's mixed candidates list ONNX node names, which start with "/": they are
+    matched against the graph, never opened; any other key still may not point outside."""
+    path = tmp_path / "r.yaml"
+    layers = "  keep_float:\n  - /model/layers.*/mlp/down_proj/MatMul\n  - /model/layers.11/\n"
+    path.write_text(GOOD + "model:\n" + layers + "  int8_layers:\n  - /lm_head/MatMul\n")
+    check_received(path)
+    path.write_text(GOOD + "model:\n" + layers + "  path: /etc/passwd\n")
+    with pytest.raises(RecipeError, match="model.path='/etc/passwd' is refused"):
+        check_received(path)
