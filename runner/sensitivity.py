@@ -322,7 +322,7 @@ def plot(s: dict[str, Any], path: Path, top: int = 30) -> Path:
     ax.barh(range(len(rows)), drops, xerr=err, color="#c44e52", ecolor="#444", capsize=2)
     ax.set_yticks(range(len(rows)), [r["unit"] for r in rows], fontsize=7)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel(f"{s['metric']} drop when quantized alone (relative %, 95 % CI)")
+    ax.set_xlabel(f"{s['metric']} worse by, quantized alone (relative %, 95 % CI)")
     ax.set_title(
         f"{s['model']} {s['precision']} ({s['backend']}): all quantized "
         f"{100 * s['all_quantized']['drop']:+.1f} %",

@@ -422,3 +422,31 @@ def test_sensitivity_refuses_a_float_precision(capsys):
     assert sensitivity.main(["precision=fp32", "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "precision=int8" in err
+
+
+def test_sensitivity_of_a_torch_backend_names_modules_and_quantizes_only_that_one(
+    cache_dir, tmp_path
+):
+    import torch
+
+    from runner.sensitivity import Probe, rank
+
+    cfg = typed(*FAST, f"cache_dir={cache_dir}", "precision=int8",
+                "method.backend=torchao_int8_dynamic")  # fmt: skip
+    probe = Probe(cfg, tmp_path / "probe", samples=64)
+    try:
+        linear = [
+            n for n, m in probe.model.module.named_modules() if isinstance(m, torch.nn.Linear)
+        ]
+        s = rank(probe, "layer")
+        job = probe._job(cfg, [linear[0]])
+        probe.backend.quantize(job)
+        quantized = [  # torchao swaps a quantized Linear's weight for a tensor subclass
+            n
+            for n, m in job.session.module.named_modules()
+            if isinstance(m, torch.nn.Linear) and type(m.weight.data) is not torch.Tensor
+        ]
+    finally:
+        probe.close()
+    assert sorted(r["unit"] for r in s["ranking"]) == sorted(linear) and len(linear) >= 2
+    assert quantized == [linear[0]]  # only the named module carries a quantized weight
