@@ -519,9 +519,7 @@ class Runner:
             sensitivity.write(s, folder)
         s["folder"] = folder.name
         gptq = "precision.int4_algorithm=gptq" in over  # the probe's rtn stands in for it
-        s["note"] = (
-            "the probe quantizes with rtn in place of gptq (the jobs use gptq)" if gptq else ""
-        )
+        s["note"] = "probe: rtn in place of the jobs' gptq" if gptq else ""
         return s
 
     def subset_drop(self, over: list[str], key: str, patterns: list[str]) -> float:
