@@ -250,15 +250,19 @@ class Walker:
             "int8", ["precision=int8", "method=ptq", *extra], rec, "model.keep_float", "float"
         )
 
-    def _bisect(self, precision, unit, over, key, kept_as, ranking, n_max):
-        """(fewest top units kept that meet ship, else QAT, aim; or None) and what it saw."""
-        seen: dict[int, float] = {}
+    def _bisect(self, precision, unit, over, key, kept_as, ranking, n_max, everything):
+        """(fewest top units kept that meet ship, else QAT, aim; or None) and what it saw. A
+        target the fully quantized model already meets on the subset (`everything`) is not
+        searched: keeping layers would only cost speed."""
+        seen: dict[int, float] = {0: everything}
 
         def evaluate(k: int) -> float:
             return self.subset_drop(over, key, [p for r in ranking[:k] for p in r["patterns"]])
 
         chosen = None
         for limit in (self.th.ship_below, self.th.qat_below):
+            if everything <= MARGIN * limit:
+                break  # already met with every layer quantized: nothing to keep for it
             chosen = search(evaluate, n_max, MARGIN * limit, seen)
             if chosen is not None:
                 break
@@ -329,7 +333,10 @@ class Walker:
                     f"bisect over the top {n_max} units for the fewest kept {kept_as}",
                 )
             )
-            chosen, seen = self._bisect(precision, unit, over, key, kept_as, ranking, n_max)
+            everything = s["all_quantized"]["drop"]
+            chosen, seen = self._bisect(
+                precision, unit, over, key, kept_as, ranking, n_max, everything
+            )
             if chosen is not None:
                 found = (ranking, chosen)
                 break
@@ -382,12 +389,16 @@ class Walker:
                     name,
                     _label(where, prov),
                     said,
-                    "within the QAT band: QAT of this mixed model is the next step",
+                    "within the QAT band: QAT with these layers float is the next step "
+                    "(not walked: the QAT backends do not take keep_float)",
                 )
             )
             t.decisions.append(
-                Decision(precision, None, name, f"try QAT on the mixed model: {why}", rec)
+                Decision(precision, None, name, f"QAT band with these layers float: {why}", rec)
             )
+        elif where == "failed":
+            t.add(Step(f"{precision.upper()} mixed", name, "failed", said, "stop"))
+            t.decisions.append(Decision(precision, None, name, f"the mixed job failed: {why}"))
         else:
             t.add(Step(f"{precision.upper()} mixed", name, where, said, "stop: stay FP16/FP32"))
             t.decisions.append(Decision(precision, None, name, f"stay FP16/FP32: {why}"))
@@ -523,7 +534,7 @@ class Runner:
         return s
 
     def subset_drop(self, over: list[str], key: str, patterns: list[str]) -> float:
-        memo_key = json.dumps([self.overrides, over, key, patterns])
+        memo_key = json.dumps([self.overrides, over, key, patterns, self.samples])
         if memo_key not in self.memo:
             probe = self.probe(over)
             leaf = key.split(".")[-1]
@@ -546,6 +557,8 @@ def write_outputs(out: Path, trail: Trail, argv: list[str], th: Thresholds) -> l
     from runner.summarize import summarize
 
     written = []
+    for stale in [*out.glob("recommended_*.yaml"), *out.glob("candidate_*.yaml")]:
+        stale.unlink()  # an earlier walk's recipe must not outlive this trail
     (out / "decision.md").write_text(markdown(trail, argv, th))
     written.append(out / "decision.md")
     s = summarize(out, objective=th.objective, thresholds=th)
@@ -617,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bad[0]} is set by the walk itself (INT8, QAT, INT4 in turn); use "
                 "--int8-backend / --int4-algorithm, or python -m runner for one job"
             )
+        if args.samples is not None and args.samples < 1:
+            raise ValueError(f"--samples {args.samples} must be at least 1")
         if not 0 < args.max_kept <= 1:
             raise ValueError(f"--max-kept {args.max_kept} must be a share in (0, 1]")
         cfg, _ = compose(over)
@@ -638,11 +653,14 @@ def main(argv: list[str] | None = None) -> int:
     walker = Walker(
         lm, th, runner.job, runner.rank, runner.subset_drop, max_kept=args.max_kept, units=units
     )
+    code = 0
     try:
         trail = walker.walk(int8, int4)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - the steps measured so far are still written
+        log.exception("decide: the walk stopped")
+        first = (str(exc).splitlines() or [""])[0]
+        walker.trail.add(Step("walk", None, "failed", f"{type(exc).__name__}: {first}", "stop"))
+        trail, code = walker.trail, 1
     finally:
         runner.close()
     shown = sys.argv[1:] if argv is None else list(argv)
@@ -654,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[decide] {d.precision.upper()}: {d.job or '-'} - {d.why}" for d in trail.decisions
         )
     )
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def scopes_of(path: Path) -> dict[str, str]:
     return out
 
 
-def onnx_layers(path: Path, weight_only: bool) -> list[str]:
+def onnx_layers(path: Path, weight_only: bool, skip: tuple[str, ...] = ()) -> list[str]:
     """The layers with a weight a backend quantizes, by node name, in graph order: MatMul /
     Gemm / Conv for INT8, MatMul for the weight-only kernels. Activation x activation MatMuls
     (attention scores) are not ranked: dynamic INT8 and the weight-only kernels skip them;
@@ -106,7 +106,7 @@ def onnx_layers(path: Path, weight_only: bool) -> list[str]:
     from runner.backends.ort_ptq import QUANT_OPS
 
     model = onnx.load(str(path), load_external_data=False)
-    ops = ("MatMul",) if weight_only else QUANT_OPS
+    ops = [o for o in (("MatMul",) if weight_only else QUANT_OPS) if o not in skip]
     has_weight = weighted_nodes(model)
     return [n.name for n in model.graph.node if n.op_type in ops and n.name in has_weight]
 
@@ -146,14 +146,18 @@ class Probe:
         self.splits, self.model, self.base = pipeline.load(cfg)
         self.reuse: dict[str, Any] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="probe-", dir=self.work))
-        job = self._job(self.cfg, None, "pre")
-        if why := backend.check(job):
-            raise ValueError(f"{name} cannot quantize this model: {why}")
-        self.pre = None  # ONNX Runtime's INT8 quantizers see the pre-processed graph: once
-        if not name.startswith("torchao") and name not in WEIGHT_ONLY:
-            from runner.backends.ort_ptq import _preprocessed
+        try:
+            job = self._job(self.cfg, None, "pre")
+            if why := backend.check(job):
+                raise ValueError(f"{name} cannot quantize this model: {why}")
+            self.pre = None  # ONNX Runtime's INT8 quantizers see the pre-processed graph: once
+            if not name.startswith("torchao") and name not in WEIGHT_ONLY:
+                from runner.backends.ort_ptq import _preprocessed
 
-            self.pre = _preprocessed(job)
+                self.pre = _preprocessed(job)
+        except BaseException:
+            self.close()
+            raise
         task, x, y = cfg.model.task, self.splits.x_val, self.splits.y_val
         total = batches.rows(x)
         n = samples or (2 if task == "language_modeling" else 256)
@@ -182,7 +186,9 @@ class Probe:
             return torch_layers(self.model.module)
         if self.pre is None:
             return onnx_layers(self.base.onnx_path, weight_only=True)
-        return onnx_layers(self.pre, weight_only=False)
+        # ONNX Runtime's dynamic INT8 has no integer Gemm: a Gemm unit would quantize nothing
+        skip = ("Gemm",) if self.backend_name == "ort_dynamic_int8" else ()
+        return onnx_layers(self.pre, weight_only=False, skip=skip)
 
     def scopes(self) -> dict[str, str]:
         """Layer name -> module path where the names do not say it (torch's exporter)."""

@@ -42,9 +42,9 @@ def record(drop: float, speedup: float = 2.0, status: str = "ok", ci: float = 0.
 class Fakes:
     """Jobs answered from a table; ranking and subset drops from plain functions."""
 
-    def __init__(self, jobs: dict, ranking=None, drop_of=None, kinds=None):
+    def __init__(self, jobs: dict, ranking=None, drop_of=None, kinds=None, everything=0.2):
         self.jobs, self.calls, self.ranked, self.evaluated = jobs, [], [], []
-        self.ranking, self.kinds = ranking or [], kinds or []
+        self.ranking, self.kinds, self.everything = ranking or [], kinds or [], everything
         self.drop_of = drop_of or (lambda patterns: 0.0)
 
     def job(self, name, overrides):
@@ -56,7 +56,7 @@ class Fakes:
         return {
             "ranking": self.ranking if unit == "auto" else self.kinds,
             "subset": {"rows": 10, "of": "samples"},
-            "all_quantized": {"drop": 0.2},
+            "all_quantized": {"drop": self.everything},
         }
 
     def subset_drop(self, over, key, patterns):
@@ -149,6 +149,44 @@ def test_an_error_in_the_fallback_ends_that_precision_in_the_trail_not_the_walk(
     assert d["int8"].record is None and "not stored at 8 bits" in d["int8"].why
     assert d["int4"].job == "int4_ptq"  # the walk went on
     assert t.steps[-2].label == "failed"
+
+
+def test_a_target_already_met_with_every_layer_quantized_is_not_searched():
+    """A language model's INT8 in the QAT band: the fallback tries for the ship threshold;
+    failing that, it keeps nothing just to stay in the band it was already in."""
+    f = Fakes(
+        {"fp32_ptq": record(0.0, 1.0), "int8_ptq": record(0.02), "int4_ptq": record(0.001)},
+        units(8), lambda p: 0.015, everything=0.02,
+    )  # fmt: skip
+    t = f.walker(lm=True).walk([], [])
+    assert "int8_ptq_mixed" not in [c[0] for c in f.calls]
+    assert len(f.evaluated) == 1  # the ship search's check of n_max, no QAT search
+    assert {d.precision: d for d in t.decisions}["int8"].record is None
+
+
+def test_a_failed_mixed_job_is_said_to_have_failed():
+    f = Fakes(
+        {"fp32_ptq": record(0.0, 1.0), "int8_ptq": record(0.3),
+         "int8_ptq_mixed": record(0.0, status="failed", reason="killed by the OOM killer")},
+        units(4, bad=("u1",)), lambda p: 0.0 if "u1" in p else 0.3,
+    )  # fmt: skip
+    t = f.walker().walk([], [])
+    assert t.steps[-1].label == "failed" and "OOM" in t.decisions[0].why
+    assert "stay" not in t.decisions[0].why
+
+
+def test_layer_patterns_end_where_a_part_of_the_name_ends():
+    from runner.backends import matches
+
+    assert matches("node_MatMul_51", ["node_MatMul_51"])
+    assert not matches("node_MatMul_51", ["node_MatMul_5"])  # an exact name is not a prefix
+    assert not matches("/fc/MatMul_1", ["/fc/MatMul"])
+    assert matches("/lm_head/MatMul", ["lm_head"]) and matches("lm_head", ["lm_head"])
+    assert matches("/model/layers.1/mlp/up_proj/MatMul", ["/model/layers.1/"])
+    assert not matches("/model/layers.11/mlp/up_proj/MatMul", ["/model/layers.1/"])
+    assert matches("model.layers.1.mlp", ["model.layers.1"])
+    assert not matches("model.layers.10.mlp", ["model.layers.1"])
+    assert matches("/model/layers.7/mlp/down_proj/MatMul", ["/model/layers.*/mlp/down_proj/*"])
 
 
 def test_when_blocks_cannot_do_it_the_fallback_ranks_kinds_across_blocks():
@@ -392,10 +430,24 @@ def test_decide_walks_to_a_mixed_candidate_that_ships(fragile, tmp_path, capsys)
     assert "keep_float" in recipe and "fc2" in recipe
     assert "INT8" in said and "int8_ptq_mixed" in said
     assert "mixed(1 float)" in (out / "summary.md").read_text()
-    # resume: the same command again runs no job and no probe (records and memo reused)
+    # resume: the same command again runs no job and no probe (records and memo reused), and
+    # an earlier walk's recipe does not outlive the new trail
+    (out / "candidate_int4.yaml").write_text("defaults: [config]\n")
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
     assert decide.main([*fragile, "--int8-backend", "ort_dynamic_int8", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")} == before
+    assert not (out / "candidate_int4.yaml").exists() and (out / "recommended_int8.yaml").exists()
+
+
+def test_a_walk_that_breaks_still_writes_its_trail_and_exits_1(cache_dir, tmp_path, monkeypatch):
+    def broken(self, extra):
+        raise RuntimeError("the INT8 step broke")
+
+    monkeypatch.setattr(decide.Walker, "int8", broken)
+    out = tmp_path / "d"
+    assert decide.main([*FAST, f"cache_dir={cache_dir}", "--out", str(out)]) == 1
+    trail = (out / "decision.md").read_text()
+    assert "FP32 reference" in trail and "RuntimeError: the INT8 step broke" in trail
 
 
 @pytest.mark.parametrize(

@@ -54,12 +54,28 @@ class Job:
     reuse: dict[str, Any] | None = None
 
 
+_SEP = ("/", ".", ":")  # what ends a part of a layer name
+
+
+def _part_of(p: str, name: str) -> bool:
+    """`p` occurs in `name` ending at a separator or at the end: `lm_head` and `layers.1/` name
+    /lm_head/MatMul and /model/layers.1/..., but node_MatMul_5 does not name node_MatMul_51."""
+    start = name.find(p)
+    while p and start >= 0:
+        end = start + len(p)
+        if end == len(name) or p.endswith(_SEP) or name[end] in _SEP:
+            return True
+        start = name.find(p, start + 1)
+    return False
+
+
 def matches(name: str, patterns: list[str] | tuple[str, ...]) -> bool:
     """Whether a layer name is one of `patterns` (model.keep_float, int8_layers): a pattern
-    with `*` is a wildcard over the whole name (`*/down_proj/*`), any other a part of it."""
+    with `*` is a wildcard over the whole name (`*/down_proj/*`), any other a part of it that
+    ends where a part of the name ends (`lm_head`, `/model/layers.3/`, a whole node name)."""
     from fnmatch import fnmatchcase
 
-    return any(fnmatchcase(name, p) if "*" in p else p in name for p in patterns)
+    return any(fnmatchcase(name, p) if "*" in p else _part_of(p, name) for p in patterns)
 
 
 def select(
