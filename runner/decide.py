@@ -630,6 +630,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bad[0]} is set by the walk itself (INT8, QAT, INT4 in turn); use "
                 "--int8-backend / --int4-algorithm, or python -m runner for one job"
             )
+        from runner import registry
+
+        int8_backends = [n for n, b in registry.items("backend") if b.precision == "int8"]
+        if args.int8_backend and args.int8_backend not in int8_backends:
+            raise ValueError(
+                f"--int8-backend {args.int8_backend} is unknown; use one of "
+                f"{', '.join(sorted(int8_backends))}"
+            )
         if args.samples is not None and args.samples < 1:
             raise ValueError(f"--samples {args.samples} must be at least 1")
         if not 0 < args.max_kept <= 1:

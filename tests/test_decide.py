@@ -456,6 +456,8 @@ def test_a_walk_that_breaks_still_writes_its_trail_and_exits_1(cache_dir, tmp_pa
         (["precision=int8"], "set by the walk"),
         (["model=nosuchmodel"], "nosuchmodel"),
         (["--max-kept", "0"], "--max-kept"),
+        (["--int8-backend", "ort_int4_matmulnbits"], "ort_dynamic_int8"),
+        (["--samples", "0"], "--samples"),
         (["--config-dir=/tmp"], "unrecognized"),
     ],
 )
