@@ -128,7 +128,10 @@ def search(
 def most_kept(ranking: list[dict], share: float) -> int:
     """How many top-ranked units the fallback may keep: the most whose layers together are at
     most `share` of the model's layers (at least one unit)."""
-    layers = lambda r: set(r.get("layers") or r["patterns"])  # noqa: E731
+
+    def layers(r: dict) -> set[str]:
+        return set(r.get("layers") or r["patterns"])
+
     total = len(set().union(*(layers(r) for r in ranking))) if ranking else 0
     kept: set[str] = set()
     for k, r in enumerate(ranking):
@@ -193,13 +196,7 @@ class Walker:
         t, th = self.trail, self.th
         rec = self.job("int8_ptq", ["precision=int8", "method=ptq", *extra])
         where, why, prov = band(rec, th)
-        if where == "ship":
-            t.add(Step("INT8 PTQ", "int8_ptq", _label(where, prov), figures(rec), _ship_then(prov)))
-            t.decisions.append(Decision("int8", rec, "int8_ptq", _ship_why(why, prov)))
-            return
-        if where in ("failed", "nogain", "unfit"):
-            t.add(Step("INT8 PTQ", "int8_ptq", where, figures(rec), f"stop: {why}"))
-            t.decisions.append(Decision("int8", None, "int8_ptq", f"no INT8 to ship: {why}"))
+        if self._settled("int8", "INT8 PTQ", "int8_ptq", rec, where, why, prov):
             return
         if where == "qat" and not self.lm:
             t.add(
@@ -214,16 +211,7 @@ class Walker:
             qat = self.job("int8_qat", ["precision=int8", "method=qat"])
             q_where, q_why, q_prov = band(qat, th)
             if q_where == "ship":
-                t.add(
-                    Step(
-                        "INT8 QAT",
-                        "int8_qat",
-                        _label(q_where, q_prov),
-                        figures(qat),
-                        _ship_then(q_prov),
-                    )
-                )
-                t.decisions.append(Decision("int8", qat, "int8_qat", _ship_why(q_why, q_prov)))
+                self._settled("int8", "INT8 QAT", "int8_qat", qat, q_where, q_why, q_prov)
                 return
             then = (
                 "QAT cannot run here: mixed-precision fallback next"
@@ -250,6 +238,21 @@ class Walker:
             "int8", ["precision=int8", "method=ptq", *extra], rec, "model.keep_float", "float"
         )
 
+    def _settled(self, precision, step, job, rec, where, why, prov) -> bool:
+        """Trail and decision of a job that ships or stops the walk (no gain, does not fit,
+        failed); False when the walk goes on from it."""
+        if where == "ship":
+            self.trail.add(Step(step, job, _label(where, prov), figures(rec), _ship_then(prov)))
+            self.trail.decisions.append(Decision(precision, rec, job, _ship_why(why, prov)))
+            return True
+        if where in ("failed", "nogain", "unfit"):
+            self.trail.add(Step(step, job, where, figures(rec), f"stop: {why}"))
+            self.trail.decisions.append(
+                Decision(precision, None, job, f"no {precision.upper()} to ship: {why}")
+            )
+            return True
+        return False
+
     def _bisect(self, precision, unit, over, key, kept_as, ranking, n_max, everything):
         """(fewest top units kept that meet ship, else QAT, aim; or None) and what it saw. A
         target the fully quantized model already meets on the subset (`everything`) is not
@@ -274,13 +277,7 @@ class Walker:
         over = ["precision=int4", "method=ptq", *extra]
         rec = self.job("int4_ptq", over)
         where, why, prov = band(rec, th)
-        if where == "ship":
-            t.add(Step("INT4 PTQ", "int4_ptq", _label(where, prov), figures(rec), _ship_then(prov)))
-            t.decisions.append(Decision("int4", rec, "int4_ptq", _ship_why(why, prov)))
-            return
-        if where in ("failed", "nogain", "unfit"):
-            t.add(Step("INT4 PTQ", "int4_ptq", where, figures(rec), f"stop: {why}"))
-            t.decisions.append(Decision("int4", None, "int4_ptq", f"no INT4 to ship: {why}"))
+        if self._settled("int4", "INT4 PTQ", "int4_ptq", rec, where, why, prov):
             return
         t.add(
             Step(
@@ -523,11 +520,7 @@ class Runner:
         precision = next(o.split("=", 1)[1] for o in over if o.startswith("precision="))
         folder = self.out / (f"sensitivity_{precision}" + ("" if unit == self.unit else f"_{unit}"))
         key = {"overrides": [*self.overrides, *over], "unit": unit, "samples": self.samples}
-        s = sensitivity.cached(folder, key)
-        if s is None:
-            s = sensitivity.rank(self.probe(over), unit)
-            s["key"] = key
-            sensitivity.write(s, folder)
+        s = sensitivity.ranked(folder, key, unit, lambda: self.probe(over))
         s["folder"] = folder.name
         gptq = "precision.int4_algorithm=gptq" in over  # the probe's rtn stands in for it
         s["note"] = "probe: rtn in place of the jobs' gptq" if gptq else ""

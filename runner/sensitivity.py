@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -363,21 +364,31 @@ def cached(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return s if isinstance(s, dict) and s.get("key") == key else None
 
 
-def run(cfg, out: Path, unit: str = "auto", samples: int | None = None, key: Any = None) -> dict:
-    """Rank the units of cfg's candidate and write the report into `out` (resumes a ranking
-    made with the same `key`)."""
-    key = {"overrides": key, "unit": unit, "samples": samples}
+def ranked(out: Path, key: dict[str, Any], unit: str, probe: Callable[[], Probe]) -> dict:
+    """The ranking already in `out` if it was made with the same `key` (resume), else rank
+    the units of `probe()` and write the report into `out`."""
     if (s := cached(out, key)) is not None:
         log.info("sensitivity: reusing %s (same settings)", out / SENSITIVITY_FILE)
         return s
-    probe = Probe(cfg, out, samples)
-    try:
-        s = rank(probe, unit)
-    finally:
-        probe.close()
+    s = rank(probe(), unit)
     s["key"] = key
     write(s, out)
     return s
+
+
+def run(cfg, out: Path, unit: str = "auto", samples: int | None = None, key: Any = None) -> dict:
+    """Rank the units of cfg's candidate into `out` with a probe of its own."""
+    made: list[Probe] = []
+
+    def probe() -> Probe:
+        made.append(Probe(cfg, out, samples))
+        return made[0]
+
+    try:
+        return ranked(out, {"overrides": key, "unit": unit, "samples": samples}, unit, probe)
+    finally:
+        for p in made:
+            p.close()
 
 
 def parser() -> argparse.ArgumentParser:

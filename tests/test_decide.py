@@ -504,3 +504,21 @@ def test_sensitivity_of_a_torch_backend_names_modules_and_quantizes_only_that_on
         probe.close()
     assert sorted(r["unit"] for r in s["ranking"]) == sorted(linear) and len(linear) >= 2
     assert quantized == [linear[0]]  # only the named module carries a quantized weight
+
+
+def test_weight_only_sensitivity_quantizes_only_the_named_matmul(fragile, tmp_path):
+    import onnx
+
+    from runner.sensitivity import Probe
+
+    cfg = typed(*fragile, "precision=int4", "method.backend=ort_int4_matmulnbits")
+    probe = Probe(cfg, tmp_path / "probe")
+    try:
+        assert probe.layers() == ["fc1", "fc2", "fc3"]
+        job = probe._job(cfg, ["fc2"])
+        graph = onnx.load(str(probe.backend.quantize(job))).graph
+    finally:
+        probe.close()
+    ops = {n.name: n.op_type for n in graph.node}
+    assert ops["fc1"] == ops["fc3"] == "MatMul"  # read back from the graph: float
+    assert [n.op_type for n in graph.node if n.name.startswith("fc2")] == ["MatMulNBits"]

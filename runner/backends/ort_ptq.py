@@ -238,13 +238,12 @@ def weight_only(job: Job, bits: int) -> Path:
     job.details["gemm_rewritten"] = gemm_to_matmul(model)
     job.details["untied_weights"] = fold_transposed_weights(model)
     m = job.cfg.model
-    weighted = weighted_nodes(model)  # attention's activation x activation MatMuls stay as they are
-    keep = [n for n in matching(model, "MatMul", list(m.keep_float)) if n in weighted]
+    # MatMuls with a weight: attention's activation x activation MatMuls are never named
+    names = {n.name for n in model.graph.node if n.op_type == "MatMul"} & weighted_nodes(model)
+    keep = [n for n in matching(model, "MatMul", list(m.keep_float)) if n in names]
     eight = matching(model, "MatMul", list(m.int8_layers)) if bits == 4 else []
-    eight = [n for n in eight if n in weighted]
-    eight = [n for n in eight if n not in keep]
+    eight = [n for n in eight if n in names and n not in keep]
     if job.only is not None:  # sensitivity: these layers at `bits`, every other MatMul float
-        names = set(matching(model, "MatMul", [""]))
         if missing := [n for n in job.only if n not in names]:
             raise RuntimeError(f"layers to quantize are not MatMuls of the graph: {missing}")
         keep, eight = sorted(names - set(job.only)), []
