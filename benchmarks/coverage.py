@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner import stats  # noqa: E402
-from runner.verdict import Thresholds, judge_candidate  # noqa: E402
+from runner.core import stats  # noqa: E402
+from runner.report.verdict import Thresholds, judge_candidate  # noqa: E402
 
 N_ACC, BASE_ACC = 540, 0.99
 # (p10 = loss rate, p01 = gain rate): candidate 0.985, i.e. delta -0.5 pp, three ways
@@ -155,8 +155,8 @@ def fp32_session(path: Path):
 
 def speed_table(repeats: int, seconds: float) -> None:
     """FP32 against itself as the pipeline times it: how often speedup_ci contains 1.0."""
-    from runner.measure import SESSION_RUNS, session_runner, time_models, time_runs
-    from runner.schema import LatencyConfig
+    from runner.core.config import LatencyConfig
+    from runner.job.measure import SESSION_RUNS, session_runner, time_models, time_runs
 
     cfg = LatencyConfig(warmup=20, min_runs=50, min_seconds=seconds)
     x = np.random.default_rng(1).normal(size=(1, 64)).astype(np.float32)

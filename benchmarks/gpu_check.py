@@ -43,7 +43,7 @@ def _sweep(out: Path, model: str, budget_s: float) -> subprocess.CompletedProces
 
 def _check(rec: dict, job_dir: Path) -> list[str]:
     """What is wrong with one cuda record (empty when verified)."""
-    from runner.schema import TargetConfig
+    from runner.core.config import TargetConfig
     from runner.targets import make_session
 
     a = rec["axes"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from runner.schema import register_configs
+from runner.core.config import register_configs
 
 register_configs()
 
@@ -19,8 +19,8 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from runner import pipeline
-    from runner.schema import to_config
+    from runner.core.config import to_config
+    from runner.job import pipeline
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
@@ -47,8 +47,8 @@ def cli() -> None:
     """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
     when a sweep had failed jobs (after every record and the summary are written)."""
     from runner import callbacks
-    from runner.recipes import command_line_problem
-    from runner.schema import unknown_additions
+    from runner.core.config import unknown_additions
+    from runner.recipes.check import command_line_problem
 
     if bad := unknown_additions(sys.argv[1:]):
         _refuse(bad)

@@ -22,8 +22,8 @@ class SummarizeOnMultirunEnd(Callback):
     """Write summary.md/csv, pareto.png and recommended.yaml into the sweep directory."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from runner.summarize import summarize
-        from runner.verdict import Thresholds
+        from runner.report.summary import summarize
+        from runner.report.verdict import Thresholds
 
         sweep_dir = Path(config.hydra.sweep.dir)
         LAST.clear()
@@ -37,7 +37,7 @@ class SummarizeOnMultirunEnd(Callback):
             return
         print(summary.text)
         try:  # one W&B run for the whole sweep; W&B never fails the sweep
-            from runner.tracking import log_sweep, tracking_config
+            from runner.report.tracking import log_sweep, tracking_config
 
             log_sweep(tracking_config(config.tracking), sweep_dir, summary)
         except Exception as exc:  # noqa: BLE001
@@ -47,7 +47,7 @@ class SummarizeOnMultirunEnd(Callback):
 def failed_jobs() -> list[tuple[str, str]]:
     """(job folder, reason) of every failed job of the multirun that just ended here, read
     from the records on disk (also counted: LAST["jobs"], every record found)."""
-    from runner.results import RESULT_FILE, read
+    from runner.core.record import RESULT_FILE, read
 
     root = LAST.get("sweep_dir")
     if root is None or not Path(root).is_dir():

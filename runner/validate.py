@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.config import DatasetConfig, LatencyConfig, ModelConfig, TargetConfig
 from runner.models import existing_file
-from runner.schema import DatasetConfig, LatencyConfig, ModelConfig, TargetConfig
 
 log = logging.getLogger(__name__)
 WIDTHS = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4"}
@@ -88,7 +88,7 @@ def weight_precision(path: Path) -> tuple[str, dict[int, int]]:
     """What the weights are stored as ('fp32', 'int8', 'mixed', ...) and elements per width."""
     import onnx
 
-    from runner.onnx_utils import storage_bits
+    from runner.core.onnx_utils import storage_bits
 
     bits = storage_bits(onnx.load(str(path)))
     if len(bits) == 1:
@@ -98,8 +98,8 @@ def weight_precision(path: Path) -> tuple[str, dict[int, int]]:
 
 def metric_block(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """The record's metric: the model is its own reference (delta 0), plus the value's CI."""
-    from runner import evaluate
-    from runner.stats import mean_ci
+    from runner.core.stats import mean_ci
+    from runner.job import evaluate
 
     block = evaluate.compare(task, out, out, y)
     lo, hi = mean_ci(out)
@@ -111,8 +111,9 @@ def metric_block(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 def measure_model(args: argparse.Namespace, cfg: ModelConfig, splits: Any) -> dict[str, Any]:
     """Load, evaluate and time the model: outcomes, latency, size and weight storage."""
-    from runner import evaluate, measure, registry
-    from runner.onnx_utils import baseline_onnx, model_size
+    from runner.core import registry
+    from runner.core.onnx_utils import baseline_onnx, model_size
+    from runner.job import evaluate, measure
     from runner.targets import make_session
 
     target = TargetConfig(name="cpu", provider=args.provider, threads=args.threads)
@@ -141,7 +142,7 @@ def measure_model(args: argparse.Namespace, cfg: ModelConfig, splits: Any) -> di
 
 def record(args: argparse.Namespace, splits: Any, m: dict[str, Any]) -> dict[str, Any]:
     """The result record (schema_version 1): the model is its own reference."""
-    from runner import results
+    from runner.core import record as results
 
     key = [m["fingerprint"], splits.fingerprint(), args.task, args.provider, args.threads]
     out = m["outcomes"]

@@ -28,7 +28,7 @@ def sweep_spec(overrides: list[str], project: str | None = None) -> dict[str, An
     from hydra.core.override_parser.types import Glob
     from hydra.errors import HydraException
 
-    from runner.schema import unknown_additions
+    from runner.core.config import unknown_additions
 
     if bad := unknown_additions(overrides):
         raise ValueError(bad)
@@ -71,9 +71,9 @@ def grid_size(spec: dict[str, Any]) -> int:
 def log_summary(sweep_dir: Path, project: str | None) -> int:
     """Summarize an agent-run sweep folder and log its W&B summary run (a multirun does this
     itself at its end; agents run one job each and never see the end)."""
-    from runner.schema import TrackingConfig
-    from runner.summarize import summarize
-    from runner.tracking import log_sweep
+    from runner.core.config import TrackingConfig
+    from runner.report.summary import summarize
+    from runner.report.tracking import log_sweep
 
     if not Path(sweep_dir).is_dir():
         print(f"error: {sweep_dir} is not a directory", file=sys.stderr)

@@ -31,7 +31,7 @@ def compose(*overrides: str):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from runner.schema import register_configs
+    from runner.core.config import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -41,7 +41,7 @@ def compose(*overrides: str):
 
 def typed(*overrides: str):
     """The typed Config for `overrides`."""
-    from runner.schema import to_config
+    from runner.core.config import to_config
 
     return to_config(compose(*overrides))
 
@@ -123,7 +123,7 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def run_job(cache_dir, tmp_path):
     """Run one job through the real pipeline with FAST settings; returns its record."""
-    from runner import pipeline
+    from runner.job import pipeline
 
     def _run(*overrides: str, job_dir: Path | None = None) -> dict:
         ov = [*FAST, f"cache_dir={cache_dir}", *overrides]

@@ -8,13 +8,13 @@ import os
 
 import numpy as np
 
-from runner import cache
+from runner.job import cache
 from runner.models import file_sha256
 
 
 def test_second_job_reuses_the_cached_baseline(run_job, tmp_path, caplog):
     run_job("precision=int8", "cache_dir=" + str(tmp_path / "c"), job_dir=tmp_path / "a")
-    with caplog.at_level(logging.INFO, logger="runner.pipeline"):
+    with caplog.at_level(logging.INFO, logger="runner.job.pipeline"):
         rec = run_job("precision=fp16", "cache_dir=" + str(tmp_path / "c"), job_dir=tmp_path / "b")
     assert "baseline: cache hit" in caplog.text
     assert "cache miss" not in caplog.text
@@ -23,7 +23,7 @@ def test_second_job_reuses_the_cached_baseline(run_job, tmp_path, caplog):
 
 def test_a_different_target_setting_is_a_different_baseline(run_job, tmp_path, caplog):
     run_job("cache_dir=" + str(tmp_path / "c"), job_dir=tmp_path / "a")
-    with caplog.at_level(logging.INFO, logger="runner.pipeline"):
+    with caplog.at_level(logging.INFO, logger="runner.job.pipeline"):
         run_job("cache_dir=" + str(tmp_path / "c"), "target.batch=4", job_dir=tmp_path / "b")
     assert "baseline: cache miss" in caplog.text
 
@@ -141,7 +141,7 @@ def test_a_changed_model_file_or_data_is_a_new_baseline(run_job, cache_dir, tmp_
 
     def misses(name: str) -> bool:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="runner.pipeline"):
+        with caplog.at_level(logging.INFO, logger="runner.job.pipeline"):
             assert run_job(*user, job_dir=tmp_path / name)["status"] == "ok"
         return "baseline: cache miss" in caplog.text
 

@@ -1,4 +1,4 @@
-"""Causal language models as deployed (model=hf_causal_lm, runner.lm), on a tiny random Llama
+"""Causal language models as deployed (model=hf_causal_lm, runner.job.lm), on a tiny random Llama
 built here (no download): the KV-cache graph against transformers, perplexity against Hugging
 Face's strided loop, the loader's sources and one-line errors, and contiguous evaluation text.
 """
@@ -80,8 +80,8 @@ def tiny(tmp_path_factory):
     cache into a session cache): (config, splits, LoadedModel, ONNX Runtime session)."""
     import onnxruntime as ort
 
-    from runner import registry
-    from runner.pipeline import precheck
+    from runner.core import registry
+    from runner.job.pipeline import precheck
 
     root = tmp_path_factory.mktemp("tiny_llama")
     cfg = lm_config(save_tiny_llama(root / "model"), root / "cache")
@@ -108,7 +108,7 @@ def torch_logits(lm, ids: np.ndarray) -> np.ndarray:
 
 
 def test_kv_cache_decoding_gives_the_logits_of_a_full_pass(tiny):
-    from runner.lm import KVGraph
+    from runner.core.lm_graph import KVGraph
 
     _, _, loaded, session = tiny
     graph, vocab = KVGraph(session), loaded.module.config.vocab_size
@@ -130,7 +130,7 @@ def test_kv_cache_decoding_gives_the_logits_of_a_full_pass(tiny):
 def test_onnx_greedy_tokens_equal_transformers_generate(tiny):
     import torch
 
-    from runner.lm import greedy
+    from runner.job.lm import greedy
 
     _, _, loaded, session = tiny
     prompt = stream(12, loaded.module.config.vocab_size, seed=1)[None]
@@ -168,7 +168,8 @@ def reference_perplexity(lm, ids: np.ndarray, window: int, stride: int) -> tuple
 
 
 def test_perplexity_agrees_with_the_transformers_strided_loop(tiny):
-    from runner.lm import window_scores, windows
+    from runner.core.lm_graph import windows
+    from runner.job.lm import window_scores
 
     _, _, loaded, session = tiny
     ids = stream(TOKENS, loaded.module.config.vocab_size, seed=2)
@@ -188,7 +189,7 @@ def test_perplexity_agrees_with_the_transformers_strided_loop(tiny):
 
 
 def test_every_token_after_the_first_is_scored_once_for_any_length_window_and_stride():
-    from runner.lm import windows
+    from runner.core.lm_graph import windows
 
     for n in (2, 3, 17, 64, 65, 100):
         for window in (2, 5, 16):
@@ -223,8 +224,9 @@ def test_the_validation_windows_score_eval_tokens_of_the_text(tiny):
 def test_a_local_folder_loads_as_an_fp32_module_and_a_kv_graph_exported_once(tiny, monkeypatch):
     import torch
 
-    from runner import lm, registry
-    from runner.lm import is_kv_graph
+    from runner.core import lm_graph as lm
+    from runner.core import registry
+    from runner.core.lm_graph import is_kv_graph
 
     cfg, splits, loaded, session = tiny
     assert type(loaded.module).__name__ == "LlamaForCausalLM" and not loaded.module.training
@@ -326,9 +328,9 @@ def write_llama_gguf(lm, tokenizer_json: Path, path: Path) -> Path:
 
 
 def test_a_gguf_file_loads_as_the_same_model_and_exports(tiny, tmp_path):
-    from runner import registry
-    from runner.lm import KVGraph
-    from runner.pipeline import precheck
+    from runner.core import registry
+    from runner.core.lm_graph import KVGraph
+    from runner.job.pipeline import precheck
 
     cfg, splits, loaded, _ = tiny
     file = write_llama_gguf(
@@ -383,9 +385,9 @@ def test_smollm2_loads_and_exports_its_kv_graph(tmp_path):
     import onnxruntime as ort
     import torch
 
-    from runner import registry
-    from runner.lm import greedy
-    from runner.pipeline import precheck
+    from runner.core import registry
+    from runner.job.lm import greedy
+    from runner.job.pipeline import precheck
 
     cfg = typed("model=smollm2", f"cache_dir={tmp_path}", "model.eval_tokens=300")
     precheck(cfg)
@@ -412,8 +414,8 @@ def one_line_error(fn, *args) -> str:
 def test_a_folder_that_is_not_a_causal_lm_gets_a_one_line_error(tmp_path):
     from transformers import BertConfig, BertModel
 
+    from runner.job.pipeline import precheck
     from runner.models.hf_causal_lm import load
-    from runner.pipeline import precheck
 
     bert = tmp_path / "bert"
     config = BertConfig(
@@ -468,8 +470,8 @@ def write_gguf(path: Path, arch: str) -> Path:
 
 
 def test_a_gguf_of_an_unsupported_architecture_gets_a_one_line_error(tmp_path):
+    from runner.job.pipeline import precheck
     from runner.models.hf_causal_lm import Source, check
-    from runner.pipeline import precheck
 
     cfg = lm_config(write_gguf(tmp_path / "odd.gguf", "notamodel"), tmp_path / "cache")
     msg = one_line_error(precheck, cfg)
@@ -481,7 +483,7 @@ def test_a_gguf_of_an_unsupported_architecture_gets_a_one_line_error(tmp_path):
 def test_a_missing_path_a_corrupt_file_or_an_offline_hub_id_get_one_line_errors(
     tmp_path, monkeypatch
 ):
-    from runner.pipeline import precheck
+    from runner.job.pipeline import precheck
 
     def error(path) -> str:
         return one_line_error(precheck, lm_config(path, tmp_path / "cache"))
@@ -608,7 +610,7 @@ def test_paragraph_mode_is_unchanged(tmp_path):
     ],
 )
 def test_unit_auto_follows_the_model_task(model, unit):
-    from runner.registry import get
+    from runner.core.registry import get
 
     cfg = typed(model, "dataset=text_corpus")
     assert cfg.dataset.unit == "auto"

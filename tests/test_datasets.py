@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from runner.core.config import DatasetConfig
 from runner.datasets import imagefolder, tabular
-from runner.schema import DatasetConfig
 from tests.conftest import assert_valid_record
 from tests.userdata import write_digit_pngs
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner import decide
-from runner.decide import Walker, band, search
-from runner.sensitivity import BLOCK, group_units
-from runner.verdict import Thresholds
+from runner.policy import decide
+from runner.policy.decide import Walker, band, search
+from runner.policy.sensitivity import BLOCK, group_units
+from runner.report.verdict import Thresholds
 from tests.conftest import FAST, typed
 
 TH = Thresholds()
@@ -380,7 +380,7 @@ def fragile(tmp_path, cache_dir):
 
 
 def test_sensitivity_ranks_the_fragile_layer_first(fragile, tmp_path):
-    from runner.sensitivity import Probe, rank
+    from runner.policy.sensitivity import Probe, rank
 
     cfg = typed(*fragile, "precision=int8", "method.backend=ort_dynamic_int8")
     probe = Probe(cfg, tmp_path / "probe")
@@ -471,7 +471,7 @@ def test_decide_refuses_bad_input_in_one_line(args, says, capsys):
 
 
 def test_sensitivity_refuses_a_float_precision(capsys):
-    from runner import sensitivity
+    from runner.policy import sensitivity
 
     assert sensitivity.main(["precision=fp32", "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err.strip()
@@ -483,7 +483,7 @@ def test_sensitivity_of_a_torch_backend_names_modules_and_quantizes_only_that_on
 ):
     import torch
 
-    from runner.sensitivity import Probe, rank
+    from runner.policy.sensitivity import Probe, rank
 
     cfg = typed(*FAST, f"cache_dir={cache_dir}", "precision=int8",
                 "method.backend=torchao_int8_dynamic")  # fmt: skip
@@ -509,7 +509,7 @@ def test_sensitivity_of_a_torch_backend_names_modules_and_quantizes_only_that_on
 def test_weight_only_sensitivity_quantizes_only_the_named_matmul(fragile, tmp_path):
     import onnx
 
-    from runner.sensitivity import Probe
+    from runner.policy.sensitivity import Probe
 
     cfg = typed(*fragile, "precision=int4", "method.backend=ort_int4_matmulnbits")
     probe = Probe(cfg, tmp_path / "probe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner import evaluate
+from runner.job import evaluate
 
 
 def test_regression_outcomes_are_absolute_errors():
@@ -50,7 +50,7 @@ def test_predict_feeds_a_fixed_batch_model_its_batch_size():
 
 
 def test_language_model_top1_agreement_counts_scored_positions_only():
-    from runner.evaluate import compare, outcomes
+    from runner.job.evaluate import compare, outcomes
 
     mask = np.array([[0, 1, 1, 1], [0, 0, 1, 1]])
     base = np.zeros((2, 4, 2), np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.gptq import gptq
+from runner.backends.gptq import gptq
 
 
 def _problem(seed: int = 0):
@@ -113,7 +113,7 @@ def _run(model, x):
 
 
 def test_name_nodes_makes_every_name_unique_and_keeps_good_ones():
-    from runner.gptq import name_nodes
+    from runner.backends.gptq import name_nodes
 
     model = _two_layer_model()
     model.graph.node[2].name = "relu"
@@ -131,7 +131,7 @@ def test_gptq_through_onnxruntime_keeps_every_node_and_beats_rtn():
         MatMulNBitsQuantizer,
     )
 
-    from runner.gptq import quantize
+    from runner.backends.gptq import quantize
 
     calib, x = _inputs(512, 1), _inputs(256, 2)
     ref = _run(_two_layer_model(), x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import isolation
+from runner.job import isolation
 from tests.conftest import assert_valid_record
 
 
@@ -36,7 +36,7 @@ def test_a_hanging_job_is_killed_at_its_timeout(run_job):
 
 
 def test_the_fault_hook_hits_only_the_named_job(cache_dir, tmp_path):
-    from runner import pipeline
+    from runner.job import pipeline
     from tests.conftest import FAST, choices_of, typed
 
     ov = ["precision=int8", "isolation=process", "fault=segfault@3"]

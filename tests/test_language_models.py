@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from runner.evaluate import compare, outcomes
-from runner.lm import windows
+from runner.core.lm_graph import windows
+from runner.job.evaluate import compare, outcomes
 from tests.conftest import assert_valid_record
 
 

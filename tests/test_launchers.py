@@ -24,7 +24,7 @@ def _launcher(name: str, *overrides: str):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from runner.schema import register_configs
+    from runner.core.config import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -22,7 +22,7 @@ def tiny_llama(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture
 def lm_job(tiny_llama, tmp_path):
     """Run one job on the tiny Llama with fast timing; returns (record, job dir)."""
-    from runner import pipeline
+    from runner.job import pipeline
 
     folder, cache = tiny_llama
 

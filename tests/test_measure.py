@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from runner.measure import latency_stats, time_models, time_runs
-from runner.schema import LatencyConfig
+from runner.core.config import LatencyConfig
+from runner.job.measure import latency_stats, time_models, time_runs
 
 
 def test_latency_stats_percentiles_and_throughput():
@@ -23,7 +23,7 @@ def test_latency_stats_percentiles_and_throughput():
 def test_time_models_gives_each_model_the_runs_and_time_floor(monkeypatch):
     """On a fake clock (a loaded CI machine must not change the answer): a call of `fast`
     takes 0.05 ms and one of `slow` 2 ms."""
-    import runner.measure as measure
+    import runner.job.measure as measure
 
     now = [0.0]
     calls = {"fast": 0, "slow": 0}
@@ -69,7 +69,7 @@ def test_rounds_alternate_the_order_and_flatten_to_the_per_call_times():
 
 
 def test_time_runs_makes_fresh_models_per_run_and_splits_the_time(monkeypatch):
-    import runner.measure as measure
+    import runner.job.measure as measure
 
     made, now = [], [0.0]  # a fake clock: load on the machine cannot stretch the calls
     monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
@@ -98,7 +98,7 @@ def test_time_runs_makes_fresh_models_per_run_and_splits_the_time(monkeypatch):
 def _fake_clock(monkeypatch, seconds: float):
     """perf_counter on a fake clock, and a call that takes `seconds` on it; the call fails
     the test if timing goes on for 100 calls (none of these needs more than 40)."""
-    import runner.measure as measure
+    import runner.job.measure as measure
 
     now, calls = [0.0], []
     monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])

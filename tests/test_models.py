@@ -7,9 +7,9 @@ import pickle
 import numpy as np
 import pytest
 
-from runner import registry
+from runner.core import registry
+from runner.core.config import ModelConfig
 from runner.datasets import Splits
-from runner.schema import ModelConfig
 from tests.conftest import assert_valid_record
 from tests.userdata import digits_files, digits_model, write_digit_pngs
 
@@ -51,8 +51,8 @@ def test_onnx_file_sweeps_an_image_folder_end_to_end(run_job, cache_dir, tmp_pat
 def test_an_onnx_export_with_a_fixed_batch_size_still_evaluates(cache_dir, tmp_path, dynamo, batch):
     import torch
 
-    from runner import evaluate
-    from runner.schema import TargetConfig
+    from runner.core.config import TargetConfig
+    from runner.job import evaluate
     from runner.targets import make_session
 
     model = digits_model(cache_dir)
@@ -97,8 +97,8 @@ def test_a_bad_onnx_file_fails_in_one_line(cache_dir, tmp_path, make, text):
 
 
 def test_classes_that_do_not_match_the_model_are_refused(cache_dir, tmp_path):
+    from runner.core.config import DatasetConfig
     from runner.datasets.imagefolder import load as load_folder
-    from runner.schema import DatasetConfig
 
     root = write_digit_pngs(tmp_path / "three", classes=[0, 1, 2], limit=20)
     splits = load_folder(DatasetConfig(name="imagefolder", path=str(root), grayscale=True))

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from runner.onnx_utils import gemm_to_matmul, storage_bits
+from runner.core.onnx_utils import gemm_to_matmul, storage_bits
 
 
 def _gemm_model(w: np.ndarray, b: np.ndarray):

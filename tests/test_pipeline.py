@@ -96,7 +96,7 @@ def test_memory_probe_measures_a_fresh_process(run_job):
 
 def _val_inputs():
     """The digits validation images, as the pipeline evaluates them."""
-    from runner import registry
+    from runner.core import registry
     from tests.conftest import typed
 
     return registry.get("dataset", "digits")(typed().dataset).x_val
@@ -174,7 +174,7 @@ def test_fp16_stores_float16_weights_and_computes_in_float16(run_job, tmp_path):
     import onnx
     from onnx import TensorProto
 
-    from runner.onnx_utils import storage_bits
+    from runner.core.onnx_utils import storage_bits
 
     rec = run_job("precision=fp16", job_dir=tmp_path / "j")
     model = onnx.load(str(tmp_path / "j" / rec["artifact"]))

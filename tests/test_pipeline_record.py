@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from runner import cache, pipeline
+from runner.job import cache, pipeline
 from runner.targets import make_session
 from tests.conftest import typed
 

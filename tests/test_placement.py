@@ -11,8 +11,8 @@ import time
 import jsonschema
 import pytest
 
-from runner import placement
-from runner.summarize import contended_warning
+from runner.job import placement
+from runner.report.summary import contended_warning
 from tests.conftest import assert_valid_record
 
 

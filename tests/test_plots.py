@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.plots import PANELS, metric_limits, pareto_figure
-from runner.summarize import summarize
+from runner.report.plots import PANELS, metric_limits, pareto_figure
+from runner.report.summary import summarize
 from tests.records import baseline_record, make_record, write_job
 
 

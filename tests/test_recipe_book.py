@@ -8,9 +8,9 @@ import os
 import pytest
 import yaml
 
-from runner.received import check_received
-from runner.recipe_book import compare, env_differences, promise
-from runner.recipes import RecipeError
+from runner.recipes.book import compare, env_differences, promise
+from runner.recipes.check import RecipeError
+from runner.recipes.received import check_received
 from tests.conftest import FAST, cli
 
 EXPECTED = {

@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from runner.recipe_files import expanded_nodes
-from runner.recipes import RecipeError, _composed_problem, _loader, check, command_line_problem
+from runner.recipes.check import (
+    RecipeError,
+    _composed_problem,
+    _loader,
+    check,
+    command_line_problem,
+)
+from runner.recipes.files import expanded_nodes
 from tests.conftest import ROOT, cli
 from tests.userdata import TouchOnLoad
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from runner import results
+from runner.core import record as results
 
 
 def test_a_write_that_fails_before_the_rename_leaves_the_old_record_whole(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from tests.conftest import FAST, ROOT, assert_valid_record
 def test_an_ok_job_is_not_run_again_unless_forced(run_job, tmp_path, caplog):
     first = run_job("precision=int8", job_dir=tmp_path / "j")
     stamp = (tmp_path / "j" / "result.json").stat().st_mtime_ns
-    with caplog.at_level("INFO", logger="runner.pipeline"):
+    with caplog.at_level("INFO", logger="runner.job.pipeline"):
         again = run_job("precision=int8", job_dir=tmp_path / "j")
     assert "resume: j already ok" in caplog.text
     assert again == first
@@ -40,7 +40,7 @@ def test_a_changed_config_or_a_failed_job_runs_again(run_job, tmp_path):
 def test_a_garbage_result_file_is_rerun_not_trusted(run_job, tmp_path, caplog):
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "result.json").write_text('{"status": "ok", "run_k')
-    with caplog.at_level("INFO", logger="runner.pipeline"):
+    with caplog.at_level("INFO", logger="runner.job.pipeline"):
         rec = run_job("precision=int8", job_dir=tmp_path / "j")
     assert "not a readable result.json" in caplog.text and "re-running the job" in caplog.text
     assert "already ok" not in caplog.text

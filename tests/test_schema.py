@@ -12,7 +12,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from runner import registry
+from runner.core import registry
 from tests.conftest import CONF, GROUPS, ROOT, cli, compose, typed
 
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
@@ -97,7 +97,7 @@ def test_every_shipped_recipe_composes(recipe):
     ],
 )
 def test_values_a_run_cannot_use_are_named_with_the_fix(override, words):
-    from runner.schema import problems
+    from runner.core.config import problems
 
     assert problems(typed()) == []
     assert any(words in p for p in problems(typed(override)))
@@ -135,7 +135,7 @@ def test_adding_an_unknown_key_is_refused_like_setting_one(arg):
 
 
 def test_adding_a_known_or_free_form_key_is_still_allowed():
-    from runner.schema import unknown_additions
+    from runner.core.config import unknown_additions
 
     assert unknown_additions(["+expected.metric=0.9", "++target.threads=2", "+hydra.x=1"]) is None
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from runner.stats import (
+from runner.core.stats import (
     SMALL_N,
     agreeing_samples_to_settle,
     blocks_to_settle,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.summarize import WIDTH, main, summarize
+from runner.report.summary import WIDTH, main, summarize
 from tests.conftest import CONF
 from tests.records import baseline_record, flips, make_record, write_job
 
@@ -69,7 +69,7 @@ def test_the_recommendation_is_the_objectives_best_ship_candidate(sweep, objecti
 
 def test_garbage_records_are_skipped_warned_and_reported(sweep, caplog):
     _garbage(sweep)
-    with caplog.at_level(logging.WARNING, logger="runner.summarize"):
+    with caplog.at_level(logging.WARNING, logger="runner.report.summary"):
         s = summarize(sweep)
     assert len(s.table) == 6
     assert sorted(p.parent.name for p, _ in s.garbage) == ["9_bad", "9_list", "9_typed"]
@@ -95,7 +95,7 @@ def test_recommended_yaml_composes_to_the_recommended_job(sweep):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from runner.schema import register_configs
+    from runner.core.config import register_configs
 
     summarize(sweep)
     text = (sweep / "recommended.yaml").read_text()
@@ -153,7 +153,7 @@ def test_broken_outcomes_files_are_ignored_with_a_warning(tmp_path, caplog):
     write_job(tmp_path, "short", rec, outcomes=(np.zeros(3), np.zeros(4)))
     write_job(tmp_path, "junk", {**rec, "outcomes_file": "o.npz"})
     (tmp_path / "junk" / "o.npz").write_bytes(b"not an npz")
-    with caplog.at_level(logging.WARNING, logger="runner.summarize"):
+    with caplog.at_level(logging.WARNING, logger="runner.report.summary"):
         s = summarize(tmp_path, write=False)
     assert s.table.verdict.tolist() == ["inconclusive", "inconclusive"]
     assert not any("about" in r for r in s.table.reason)
@@ -174,7 +174,7 @@ def test_each_target_gets_its_own_recommendation_and_recipe(tmp_path):
 
 
 def test_variant_names_the_overrides_that_tell_rows_apart():
-    from runner.summarize import variant
+    from runner.report.summary import variant
 
     rec = {
         "choices": {"precision": "int4", "model": "m"},

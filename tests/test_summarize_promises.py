@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.compare import load as compare_load
-from runner.summarize import summarize
-from runner.sweep_records import load_outcomes
+from runner.report.compare import load as compare_load
+from runner.report.records import load_outcomes
+from runner.report.summary import summarize
 from tests.records import baseline_record, make_record, write_job
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from runner import targets
-from runner.schema import problems
+from runner.core.config import problems
+from runner.report.verdict import budget_problem
 from runner.targets.cpu_x86 import has_vnni, int8_kernels
-from runner.verdict import budget_problem
 from tests.conftest import typed
 
 

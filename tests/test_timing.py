@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from runner.measure import time_models
-from runner.schema import LatencyConfig, TargetConfig
+from runner.core.config import LatencyConfig, TargetConfig
+from runner.job.measure import time_models
 from runner.targets import make_session
 
 

@@ -13,8 +13,15 @@ import sys
 
 import pytest
 
-from runner.schema import TrackingConfig
-from runner.tracking import flatten, interval, job_config, job_summary, log_record, wandb_mode
+from runner.core.config import TrackingConfig
+from runner.report.tracking import (
+    flatten,
+    interval,
+    job_config,
+    job_summary,
+    log_record,
+    wandb_mode,
+)
 from tests.conftest import FAST, ROOT, cli
 from tests.wandb_records import only_run
 
@@ -71,7 +78,8 @@ def test_tracking_none_writes_nothing(tmp_path):
 def test_unreachable_wandb_costs_one_warning_line_and_never_the_job(tmp_path):
     code = (
         "import logging, pathlib; logging.basicConfig(level=logging.INFO);"
-        "from runner.schema import TrackingConfig; from runner.tracking import log_record;"
+        "from runner.core.config import TrackingConfig;"
+        "from runner.report.tracking import log_record;"
         "log_record(TrackingConfig(name='wandb', mode='online', timeout_s=5),"
         f" pathlib.Path({str(tmp_path)!r}), {RECORD!r}); print('job goes on')"
     )
@@ -137,7 +145,7 @@ def test_a_tracker_error_never_fails_the_job_nor_touches_its_result(
         raise RuntimeError("tracker is down")
 
     monkeypatch.setattr(wandb, "init", broken)  # the tracker fails; the job is what is tested
-    with caplog.at_level("WARNING", logger="runner.tracking"):
+    with caplog.at_level("WARNING", logger="runner.report.tracking"):
         rec = run_job("precision=int8", "tracking=wandb", job_dir=tmp_path / "job")
     assert rec["status"] == "ok" and rec["reason"] is None
     assert "tracker is down" in caplog.text and "results on disk are unaffected" in caplog.text

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner import compare
-from runner.recipes import check
-from runner.safe_io import md_escape, write_text
-from runner.summarize import summarize
+from runner.core.safe_io import md_escape, write_text
+from runner.recipes.check import check
+from runner.report import compare
+from runner.report.summary import summarize
 from tests.conftest import cli
 from tests.records import baseline_record, make_record, write_job
 from tests.userdata import TouchOnLoad
@@ -112,7 +112,7 @@ def test_an_outcomes_file_outside_the_job_folder_is_not_read(tmp_path, caplog):
     rec = json.loads((job / "result.json").read_text())
     for name in ("../../elsewhere.npz", str(elsewhere)):  # hostile
         (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": name}))
-        with caplog.at_level(logging.WARNING, logger="runner.summarize"):
+        with caplog.at_level(logging.WARNING, logger="runner.report.summary"):
             assert compare.load(job / "result.json")[1] is None
         assert "only its file name is read, beside it" in caplog.text
     (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": str(job / "kept.npz")}))
@@ -187,8 +187,8 @@ def _png_header(width: int, height: int) -> bytes:
 
 
 def test_a_decompression_bomb_png_is_refused_before_decoding(tmp_path):
+    from runner.core.config import DatasetConfig
     from runner.datasets.imagefolder import to_array
-    from runner.schema import DatasetConfig
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header(13_300, 13_300))  # 176 M pixels
@@ -199,8 +199,8 @@ def test_a_decompression_bomb_png_is_refused_before_decoding(tmp_path):
 
 
 def test_a_million_column_csv_is_refused_in_a_short_message(tmp_path):
+    from runner.core.config import DatasetConfig
     from runner.datasets.tabular import read
-    from runner.schema import DatasetConfig
 
     wide = tmp_path / "wide.csv"
     wide.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n" + "1," * 999_999 + "1\n")
@@ -260,8 +260,8 @@ def test_e5_the_recommendations_own_rerun_line_does_not_run_the_pickle(tmp_path)
 
 
 def test_a_million_key_jsonl_row_is_refused_from_its_first_line(tmp_path):
+    from runner.core.config import DatasetConfig
     from runner.datasets.tabular import read
-    from runner.schema import DatasetConfig
 
     wide = tmp_path / "wide.jsonl"
     wide.write_text(json.dumps({f"c{i}": 1 for i in range(200_000)}) + "\n")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
-from runner.summarize import build_table
-from runner.verdict import (
+from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.report.summary import build_table
+from runner.report.verdict import (
     Thresholds,
     drop_interval,
     pareto_front,

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from runner.backends import Job
 from runner.backends.ort_ptq import weight_only
-from runner.onnx_utils import fold_transposed_weights, storage_bits
+from runner.core.onnx_utils import fold_transposed_weights, storage_bits
 from tests.conftest import typed
 
 VOCAB, HIDDEN = 64, 64

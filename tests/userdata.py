@@ -39,7 +39,7 @@ def write_digit_pngs(
 @functools.cache
 def digits_model(cache_dir: Path):
     """The embedded digits CNN (FAST schedule), trained once in the session's cache."""
-    from runner import registry
+    from runner.core import registry
 
     cfg = typed(*FAST, f"cache_dir={cache_dir}")
     splits = registry.get("dataset", "digits")(cfg.dataset)
@@ -51,7 +51,7 @@ def digits_files(cache_dir: Path) -> dict[str, Path]:
     """The digits model as ONNX, TorchScript and state_dict files, and a PNG folder of digits."""
     import torch
 
-    from runner.onnx_utils import export_onnx
+    from runner.core.onnx_utils import export_onnx
 
     root = Path(cache_dir) / "userdata"
     model = digits_model(cache_dir)
@@ -73,7 +73,7 @@ def upscaled_onnx(cache_dir: Path, path: Path, factor: int = 4) -> Path:
     import onnx
     import torch
 
-    from runner.onnx_utils import export_onnx
+    from runner.core.onnx_utils import export_onnx
 
     model = digits_model(cache_dir)
     big = torch.nn.Sequential(torch.nn.AvgPool2d(factor), model.module).eval()

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import registry
-from runner.schema import Config
+from runner.core import registry
+from runner.core.config import Config
 
 # Why a combination has no backend: recorded as the job's skip reason.
 NO_BACKEND = {

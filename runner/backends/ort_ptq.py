@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from runner.backends import Backend, Job
-from runner.registry import register
+from runner.core.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class OrtFp32(Backend):
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        from runner.onnx_utils import copy_model
+        from runner.core.onnx_utils import copy_model
 
         return copy_model(job.baseline_onnx, job.out_dir / "model.onnx")
 
@@ -89,7 +89,7 @@ def _calibration_reader(x, input_name: str, batch: int = 16):
     """Feeds the calibration split to ONNX Runtime's calibrator in small batches."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    from runner import batches
+    from runner.core import batches
 
     def chunk(i: int) -> dict:
         part = batches.take(x, slice(i, i + batch))
@@ -115,7 +115,7 @@ class OrtStaticInt8(Backend):
     def check(job: Job) -> str | None:
         import onnx
 
-        from runner.lm import PAST
+        from runner.core.lm_graph import PAST
 
         model = onnx.load(str(job.baseline_onnx), load_external_data=False)
         if any(i.name.startswith(PAST) for i in model.graph.input):
@@ -130,8 +130,8 @@ class OrtStaticInt8(Backend):
         import onnx
         from onnxruntime.quantization import quantize_static
 
-        from runner import batches
-        from runner.onnx_utils import graph_inputs, input_batch
+        from runner.core import batches
+        from runner.core.onnx_utils import graph_inputs, input_batch
 
         n, have = job.cfg.method.calibration_samples, batches.rows(job.splits.x_calib)
         if n > have:  # a small folder: calibrate on all of it, and say so in the record
@@ -231,7 +231,7 @@ def weight_only(job: Job, bits: int) -> Path:
     (kept float) and, in an INT4 model, `model.int8_layers` (8 bits)."""
     import onnx
 
-    from runner.onnx_utils import fold_transposed_weights, gemm_to_matmul, weighted_nodes
+    from runner.core.onnx_utils import fold_transposed_weights, gemm_to_matmul, weighted_nodes
 
     s = weight_only_settings(job, bits)
     model = onnx.load(str(job.baseline_onnx))
@@ -344,8 +344,10 @@ def _algorithm(name: str, bits: int, block: int, symmetric: bool = False):
 
 def _gptq(job: Job, model, block: int, exclude: list[str] | tuple = ()):
     """GPTQ on the calibration split (runner.gptq: ORT's pipeline, corrected rounding)."""
-    from runner import batches, gptq, lm
-    from runner.onnx_utils import graph_inputs, input_batch
+    from runner.backends import gptq
+    from runner.core import batches
+    from runner.core import lm_graph as lm
+    from runner.core.onnx_utils import graph_inputs, input_batch
 
     x = job.splits.x_calib
     if job.cfg.model.task == "language_modeling":  # 256-token chunks in one batch: ORT's

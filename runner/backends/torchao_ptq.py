@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from runner.backends import Job, matches
-from runner.registry import register
+from runner.core.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def _torch_candidate(job: Job, config) -> Path:
     import torch
     from torchao.quantization import quantize_
 
-    from runner.torch_runtime import TorchLMSession, TorchSession, quantized_fraction
+    from runner.backends.torch_runtime import TorchLMSession, TorchSession, quantized_fraction
 
     keep, only = list(job.cfg.model.keep_float), job.only
 

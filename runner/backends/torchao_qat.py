@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from runner.backends import Job
-from runner.registry import register
+from runner.core.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class TorchaoQatInt8:
         )
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
-        from runner.onnx_utils import export_onnx
-        from runner.train import TASK_LOSS, train_epochs
+        from runner.core.onnx_utils import export_onnx
+        from runner.core.train import TASK_LOSS, train_epochs
 
         m = job.cfg.method
         model = copy.deepcopy(job.model.module).train()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from runner.core.config import DatasetConfig
+from runner.core.registry import register
 from runner.datasets import Splits, split_indices
-from runner.registry import register
-from runner.schema import DatasetConfig
 
 
 @register("dataset", "digits")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from runner.core.config import Config, DatasetConfig
+from runner.core.registry import register
 from runner.datasets import Splits, split_indices
-from runner.registry import register
-from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

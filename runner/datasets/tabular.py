@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.config import Config, DatasetConfig
+from runner.core.registry import register
 from runner.datasets import Splits, split_indices
-from runner.registry import register
-from runner.schema import Config, DatasetConfig
 
 log = logging.getLogger(__name__)
 MAX_COLUMNS = 100_000  # a wider file is refused before it is parsed

@@ -69,7 +69,7 @@ def train_or_load(name: str, model: Any, cfg: Any, splits: Any, cache_dir: Path)
     """Train an embedded model once per (recipe, data) and cache it; returns its weights' hash."""
     import torch
 
-    from runner.train import TASK_LOSS, train_epochs
+    from runner.core.train import TASK_LOSS, train_epochs
 
     spec = {"cfg": asdict(cfg), "data": splits.fingerprint(), "torch": torch.__version__}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]

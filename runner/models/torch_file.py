@@ -17,7 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from runner import registry
+from runner.core import registry
+from runner.core.config import Config, ModelConfig
+from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import (
     LoadedModel,
@@ -27,8 +29,6 @@ from runner.models import (
     first_line,
     torch_output_width,
 )
-from runner.registry import register
-from runner.schema import Config, ModelConfig
 
 log = logging.getLogger(__name__)
 WHAT = "a TorchScript file, or a state_dict (.pt/.pth/.safetensors) with model.arch=NAME"
@@ -111,7 +111,7 @@ def export_torchscript(module: Any, example: Any, path: Path) -> Path:
 
     import torch
 
-    from runner.onnx_utils import INPUT_NAME
+    from runner.core.onnx_utils import INPUT_NAME
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

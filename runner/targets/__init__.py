@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from runner.schema import TargetConfig
+from runner.core.config import TargetConfig
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,7 +61,7 @@ class Target:
 
 def implementation(cfg: TargetConfig) -> Target:
     """The registered Target for `cfg.name`."""
-    from runner import registry
+    from runner.core import registry
 
     return registry.get("target", cfg.name)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from runner.registry import register
-from runner.schema import TargetConfig
+from runner.core.config import TargetConfig
+from runner.core.registry import register
 from runner.targets import Target
 
 FEATURES = ("asimddp", "i8mm", "sve", "bf16")  # dot-product, int8 matmul, SVE, bf16

@@ -10,8 +10,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from runner.registry import register
-from runner.schema import TargetConfig
+from runner.core.config import TargetConfig
+from runner.core.registry import register
 from runner.targets import Target
 
 # CPU flag -> the INT8 GEMM path ONNX Runtime's MLAS takes with it, best first.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.registry import register
-from runner.schema import TargetConfig
+from runner.core.config import TargetConfig
+from runner.core.registry import register
 from runner.targets import host_cpu_flags
 from runner.targets.cpu_x86 import FEATURES, CpuX86, int8_kernels
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.registry import register
-from runner.schema import TargetConfig
+from runner.core.config import TargetConfig
+from runner.core.registry import register
 from runner.targets import Target, session_providers
 
 # Backends whose candidate stays a torch module run on the CPU here (QAT exports ONNX: fine).

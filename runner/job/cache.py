@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.config import Config
 from runner.models import file_sha256
-from runner.schema import Config
 
 log = logging.getLogger(__name__)
 _FILES = ("model.onnx", "outcomes.npy", "outputs.npy")
@@ -103,7 +103,7 @@ def write(
     """Write an entry atomically (temp folder + rename); an existing valid entry wins a race."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-    from runner.onnx_utils import copy_model
+    from runner.core.onnx_utils import copy_model
 
     copy_model(onnx_src, tmp / "model.onnx")
     np.save(tmp / "outcomes.npy", outcomes)

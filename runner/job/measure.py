@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.schema import LatencyConfig, TargetConfig
+from runner.core.config import LatencyConfig, TargetConfig
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def time_blocks(fns: list[Callable[[], object]], cfg: LatencyConfig) -> list[lis
 
 def session_runner(session, x) -> Callable[[], object]:
     """A zero-argument call that runs `session` once on the batch `x`."""
-    from runner import batches
+    from runner.core import batches
 
     feed = batches.feed(session, x)
     return lambda: session.run(None, feed)
@@ -126,14 +126,14 @@ def peak_rss(model: Path, target: TargetConfig, sample) -> int | None:
 
     A separate process, because the sweep's own process holds torch, earlier models and caches.
     """
-    from runner import batches
+    from runner.core import batches
 
     sample_path = Path(model).with_name("memprobe_input.npz")
     batches.save(sample_path, sample)
     cmd = [
         sys.executable,
         "-m",
-        "runner.memprobe",
+        "runner.job.memprobe",
         str(model),
         str(sample_path),
         target.provider,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def refused(overrides: list[str]) -> str | None:
     """Why these overrides are refused before anything is composed (None: they are fine)."""
-    from runner.schema import unknown_additions
+    from runner.core.config import unknown_additions
 
     if flags := [o for o in overrides if o.startswith("-")]:
         return (
@@ -33,7 +33,7 @@ def compose(overrides: list[str]) -> tuple[Any, dict[str, str]]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from runner.schema import register_configs, to_config
+    from runner.core.config import register_configs, to_config
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.schema import TrackingConfig
+from runner.core.config import TrackingConfig
 
 log = logging.getLogger(__name__)
 AXES = ("model", "dataset", "precision", "method", "target", "backend")
@@ -149,7 +149,7 @@ def job_summary(record: dict[str, Any], verdict: str | None = None) -> dict[str,
 
 def _verdict(record: dict[str, Any], resolved: dict[str, Any]) -> str | None:
     """The job's verdict on its own (no sweep to compare QAT with), under its thresholds."""
-    from runner.verdict import Thresholds, verdict
+    from runner.report.verdict import Thresholds, verdict
 
     s = resolved.get("summary") or {}
     try:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.recipes import RecipeError, check
+from runner.recipes.check import RecipeError, check
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Overrides that say how a job ran here, not what it measures: left out of an exported recipe
 # (cache_dir and hydra.* a received recipe may not even set).
 LOCAL = ("cache_dir", "hydra", "fault", "force", "isolation", "timeout_s", "tracking")
@@ -58,7 +58,7 @@ def load(path: Path) -> dict[str, Any]:
     """The recipe as data after every refusal (code, Hydra blocks, write locations, paths)."""
     import yaml
 
-    from runner.received import check_received
+    from runner.recipes.received import check_received
 
     path = Path(path)
     check(path.parent, path.stem)  # what Hydra composes: no code, no Hydra settings, no trust
@@ -143,7 +143,7 @@ def run_recipe(path: Path, overrides: list[str], out_dir: Path) -> dict[str, Any
     """Run the recipe as `python -m runner` would, into out_dir; its result record."""
     import os
 
-    from runner.results import RESULT_FILE, read
+    from runner.core.record import RESULT_FILE, read
 
     cmd = [sys.executable, "-m", "runner", "--config-dir", str(path.parent.resolve()),
            "--config-name", path.stem, f"hydra.run.dir={out_dir}", *overrides]  # fmt: skip
@@ -196,7 +196,7 @@ def list_recipes() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: list | verify NAME|PATH [overrides] | export SWEEP_DIR [--name N]."""
-    from runner.recipe_export import add_parser, export
+    from runner.recipes.export import add_parser, export
 
     p = argparse.ArgumentParser(prog="python -m runner.recipes", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)

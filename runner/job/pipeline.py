@@ -15,21 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from runner import (
-    backends,
-    batches,
-    cache,
-    evaluate,
-    isolation,
-    lm,
-    measure,
-    placement,
-    registry,
-    results,
-    tracking,
-)
-from runner.onnx_utils import baseline_onnx, model_size, quantized_fraction
-from runner.schema import Config, problems
+from runner import backends
+from runner.core import batches, registry
+from runner.core import record as results
+from runner.core.config import Config, problems
+from runner.core.lm_graph import is_kv_graph
+from runner.core.onnx_utils import baseline_onnx, model_size, quantized_fraction
+from runner.job import cache, evaluate, isolation, lm, measure, placement
+from runner.report import tracking
 from runner.targets import describe, implementation, make_session
 
 log = logging.getLogger(__name__)
@@ -273,7 +266,7 @@ def _measure(
         sessions = {i: made[i]() for i in order}
         return [sessions[0], sessions[1]]
 
-    generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
+    generation = cfg.model.task == "language_modeling" and is_kv_graph(session)
     timer = _time_generation if generation else _time_calls
     with placement.timing():
         lat_base, lat, speedup, speedup_ci = timer(cfg, record, fresh, x, y)
@@ -307,7 +300,7 @@ def _timing_input(cfg: Config, x, generation: bool, y=None):
 
 def _time_calls(cfg: Config, record: dict, fresh, x, _y=None) -> tuple:
     """One call = one batch through the model: p50 ratio and its interval over fresh runs."""
-    from runner.stats import speedup_interval
+    from runner.core.stats import speedup_interval
 
     sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
     log.info(
@@ -336,7 +329,7 @@ def _time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:
     """
     from dataclasses import replace
 
-    from runner.stats import paired_speedup, speedup_interval
+    from runner.core.stats import paired_speedup, speedup_interval
 
     m = cfg.model
     prompt = lm.prompt_of(x, m.prompt_tokens, y)
@@ -415,7 +408,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         session = make_session(path, cfg.target)
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
-        generation = cfg.model.task == "language_modeling" and lm.is_kv_graph(session)
+        generation = cfg.model.task == "language_modeling" and is_kv_graph(session)
         sample = _timing_input(cfg, splits.x_val, generation, splits.y_val)
         latency = None  # a language model is timed in each job only, interleaved (generation)
         if not generation:

@@ -21,10 +21,12 @@ def predict(session: Any, x: Any, batch: int = 64) -> np.ndarray:
     A model whose batch dimension is fixed (an export with batch 1) is fed that many at a time,
     the last batch padded with copies of its last sample whose outputs are dropped.
     """
-    from runner import batches, lm
+    from runner.core import batches
+    from runner.core.lm_graph import is_kv_graph
+    from runner.job.lm import window_scores
 
-    if lm.is_kv_graph(session):  # a decoder with a KV cache: NLL and top-1 token per position
-        return lm.window_scores(session, x)
+    if is_kv_graph(session):  # a decoder with a KV cache: NLL and top-1 token per position
+        return window_scores(session, x)
     inp = session.get_inputs()[0]
     dim = inp.shape[0] if inp.shape else None
     fixed = dim if isinstance(dim, int) and dim > 0 else None
@@ -98,7 +100,7 @@ def compare(
     A language model scored through its KV-cache graph adds `top1_agreement`: the share of
     scored positions where the candidate ranks the same next token first as the baseline.
     """
-    from runner.stats import paired_delta_ci
+    from runner.core.stats import paired_delta_ci
 
     name, higher = METRICS[task]
     value, baseline = float(cand.mean()), float(base.mean())

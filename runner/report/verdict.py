@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runner.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
 
 LABELS = (
     "ship",

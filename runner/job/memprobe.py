@@ -26,11 +26,13 @@ def main(argv: list[str]) -> None:
     so.intra_op_num_threads = int(threads)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model, so, providers=[provider])
-    from runner import batches, lm
+    from runner.core import batches
+    from runner.core.lm_graph import is_kv_graph
+    from runner.job.lm import greedy
 
     x = batches.load(sample)
-    if lm.is_kv_graph(sess):  # a language model: prefill the prompt, then decode a few tokens
-        lm.greedy(sess, x["input_ids"], 8)
+    if is_kv_graph(sess):  # a language model: prefill the prompt, then decode a few tokens
+        greedy(sess, x["input_ids"], 8)
     else:
         feed = batches.feed(sess, x)
         for _ in range(5):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.results import RESULT_FILE, read
+from runner.core.record import RESULT_FILE, read
 
 log = logging.getLogger(__name__)
 AXES = ("model", "dataset", "precision", "method", "target", "backend")

@@ -41,7 +41,7 @@ class TorchSession:
 class TorchLMSession:
     """A transformers causal LM behind the names of optimum's KV-cache export (input_ids,
     attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.*), so that
-    runner.lm scores and times a torch candidate with the same prefill / decode code as an
+    runner.job.lm scores and times a torch candidate with the same prefill / decode code as an
     ONNX one. The cache travels as numpy arrays (zero-copy views of torch tensors)."""
 
     def __init__(self, lm: Any, threads: int) -> None:

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runner.recipe_book import LOCAL, load, promise
-from runner.recipes import RecipeError
+from runner.recipes.book import LOCAL, load, promise
+from runner.recipes.check import RecipeError
 
 
 def expected_block(
@@ -63,9 +63,9 @@ def shareable(rec: dict[str, Any]) -> dict[str, Any]:
 def pick(folder: Path) -> tuple[dict[str, Any], str]:
     """The measured record to export and why: a job folder's own record, or the sweep's first
     measured recommendation."""
-    from runner.results import RESULT_FILE, read
-    from runner.summarize import summarize
-    from runner.sweep_records import record_problem
+    from runner.core.record import RESULT_FILE, read
+    from runner.report.records import record_problem
+    from runner.report.summary import summarize
 
     folder = Path(folder)
     if (folder / RESULT_FILE).is_file():
@@ -94,7 +94,7 @@ def export_text(rec: dict[str, Any], why: str, name: str, tolerances: tuple[floa
     """The recipe text for a measured record: its config plus the `expected:` block."""
     import yaml
 
-    from runner.recipe_writer import recipe_yaml
+    from runner.recipes.writer import recipe_yaml
 
     text = recipe_yaml(shareable(rec), why, Path("recipes"), name)
     lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]

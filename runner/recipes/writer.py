@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from runner.sweep_records import AXES, _num
+from runner.report.records import AXES, _num
 
 log = logging.getLogger(__name__)
 WIDTH = 100
@@ -38,7 +38,7 @@ def _overrides_as_values(
     re-run command line: a recipe names no file it does not ship."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from runner.safe_io import one_line
+    from runner.core.safe_io import one_line
 
     values: dict[str, Any] = {}
     try:
@@ -69,7 +69,7 @@ def _overrides_as_values(
 def _recipe_may_hold(key: str, value: Any) -> bool:
     """Whether a record's override may travel into a recipe: a plain key of the typed config,
     no trust decision (the receiver's), no machine-specific path or test hook, no resolver."""
-    from runner.recipes import CONFIG_KEYS, TRUST_KEYS
+    from runner.recipes.check import CONFIG_KEYS, TRUST_KEYS
 
     if not _KEY_PATH.fullmatch(key) or key.split(".")[0] not in CONFIG_KEYS:
         return False
@@ -88,8 +88,8 @@ def recipe_yaml(
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
 
-    from runner.recipes import groups as project_groups
-    from runner.safe_io import one_line, safe_name
+    from runner.core.safe_io import one_line, safe_name
+    from runner.recipes.check import groups as project_groups
 
     axes = rec["axes"]
     choices = rec.get("choices") or {k: axes[k] for k in AXES[:5]}

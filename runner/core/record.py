@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from runner.schema import Config
+from runner.core.config import Config
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"

@@ -16,11 +16,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from runner.recipe_files import RecipeError, prescan
-from runner.schema import Config
+from runner.core.config import Config
+from runner.recipes.files import RecipeError, prescan
 
 __all__ = ["RecipeError", "check", "command_line_problem", "groups"]
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 CODE_KEYS = ("_target_", "()")
 TRUST_KEYS = ("trust_pickle", "trust_code")
 CONFIG_KEYS = tuple(f.name for f in fields(Config))  # the keys a recipe may set
@@ -40,7 +40,7 @@ def _loader(config_dir: Path | None) -> Any:
     from hydra._internal.utils import create_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
 
-    from runner.schema import register_configs
+    from runner.core.config import register_configs
 
     register_configs()
     search_path = create_config_search_path(f"file://{CONF}")
@@ -195,7 +195,7 @@ def command_line_problem(argv: list[str]) -> str | None:
         name = Path(args.config_name or "config")
         bad = ".." in name.parts or name.is_absolute()
         return f"--config-name {name} is refused: name a config inside conf/" if bad else None
-    from runner.received import check_received
+    from runner.recipes.received import check_received
 
     name = (args.config_name or "config").removesuffix(".yaml")
     try:
@@ -204,16 +204,3 @@ def command_line_problem(argv: list[str]) -> str | None:
     except RecipeError as exc:
         return str(exc)
     return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m runner.recipes list | verify NAME | export SWEEP_DIR` (runner.recipe_book)."""
-    from runner.recipe_book import main as book
-
-    return book(argv)
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -1,0 +1,415 @@
+"""`python -m runner.summarize DIR`: table, verdicts, Pareto fronts and a runnable recommendation.
+
+Reads every result.json under DIR (nested multirun dirs included), never raises on a bad
+record (it is listed as unreadable instead), and writes summary.md, summary.csv, pareto.png
+and recommended.yaml into DIR. `summarize()` is what the runner calls after a multirun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from runner.core.safe_io import md_escape
+from runner.recipes.writer import recipe_yaml
+from runner.report.records import AXES, _num, load_outcomes, load_records
+from runner.report.verdict import MB, OBJECTIVES, Thresholds, pareto_front, recommend, verdict
+
+log = logging.getLogger(__name__)
+GROUP = ("model", "dataset", "target")  # rows judged together: fronts and one recommendation
+WIDTH = 100
+# printed column -> (table column, format); DROP lists what goes first when too wide
+SHOW = {
+    "#": ("row", "d"), "model": ("model", "s"), "data": ("dataset", "s"),
+    "prec": ("precision", "s"), "meth": ("method", "s"), "target": ("target", "s"),
+    "backend": ("backend", "s"), "variant": ("variant", "s"), "metric": ("metric", ".4g"),
+    "Δ%": ("delta_pct", "+.2f"),
+    "CI Δ%": ("ci", "s"), "p50ms": ("p50_ms", ".3g"), "TTFTms": ("ttft_ms", ".3g"),
+    "tok/s": ("decode_tps", ".3g"), "×spd": ("speedup", ".2f"),
+    "MB": ("size_mb", ".3g"), "×cmp": ("compression", ".1f"), "memMB": ("peak_mem_mb", ".0f"),
+    "verdict": ("shown_verdict", "s"), "front": ("front", "s"),
+}  # fmt: skip
+DROP = ("memMB", "×cmp", "backend", "CI Δ%", "metric", "variant", "p50ms")
+OPTIONAL = ("ttft_ms", "decode_tps")  # language models' generation figures: shown when present
+# Overrides that do not change what a job measures: never shown as a row's variant.
+_NOT_VARIANT = (
+    "hydra",
+    "cache_dir",
+    "fault",
+    "force",
+    "isolation",
+    "timeout_s",
+    "tracking",
+    "summary",
+    "torch_threads",
+)
+
+# Layer lists of a mixed-precision candidate (runner.decide's fallback): shown as mixed(N ...)
+MIXED = {"keep_float": "float", "int8_layers": "8-bit"}
+
+
+@dataclass
+class Recommendation:
+    """The job recommended for one (model, dataset, target) group, and why."""
+
+    group: dict[str, str]
+    record: dict[str, Any]
+    why: str
+
+
+@dataclass
+class Summary:
+    """Everything summarize() found and decided; `text` is what the CLI prints."""
+
+    root: Path
+    table: pd.DataFrame
+    garbage: list[tuple[Path, str]] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    unrecommended: list[tuple[str, str]] = field(default_factory=list)  # (group, why not)
+    notes: list[str] = field(default_factory=list)  # what the verdicts rest on
+    text: str = ""
+    written: list[Path] = field(default_factory=list)
+
+
+def variant(rec: dict) -> str:
+    """The job's non-group overrides (e.g. int4_algorithm=hqq): what tells apart two rows
+    with the same axes."""
+    groups = set(rec.get("choices") or {})
+    out = []
+    for o in rec.get("overrides") or []:
+        key, _, value = str(o).partition("=")
+        key = key.lstrip("+~")
+        if key in groups or key.split(".")[0] in _NOT_VARIANT:
+            continue
+        leaf = key.split(".")[-1]
+        if leaf in MIXED and value.strip("[] "):  # a list of layers: say how many, not which
+            out.append(f"mixed({len(value.strip('[]').split(','))} {MIXED[leaf]})")
+            continue
+        out.append(f"{leaf}={value}")
+    return " ".join(out) or "-"
+
+
+def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, Any]:
+    """One table row: axes, metric with Δ and its CI, speed, size, memory, verdict."""
+    v = verdict(rec, th, sweep=sweep, outcomes=load_outcomes(path, rec))
+    m, lat = rec.get("metric") or {}, rec.get("latency") or {}
+    value, base = _num(m.get("value")), _num(m.get("baseline"))
+    delta = value - base if m.get("delta_abs") is None else _num(m["delta_abs"])
+    lo, hi = (_num(c) for c in (m.get("ci95") or (None, None)))
+    pct = 100 / abs(base) if base else math.nan
+    spd_ci = rec.get("speedup_ci") or (None, None)
+    gen = rec.get("generation") or {}
+    if v.label == "baseline" and rec.get("baseline_generation"):
+        gen = rec["baseline_generation"]  # FP32 against itself: its own figures
+    return {
+        **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
+        "metric_name": m.get("name"), "higher_is_better": m.get("higher_is_better", True),
+        "metric": value, "baseline_metric": base, "delta_abs": delta,
+        "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
+        "ci": "-" if math.isnan(lo * pct) else f"[{lo * pct:+.2f},{hi * pct:+.2f}]",
+        "p50_ms": _num(lat.get("p50_ms")),
+        "ttft_ms": _num(gen.get("ttft_ms")), "decode_tps": _num(gen.get("decode_tokens_per_s")),
+        # the baseline row is FP32 timed against itself: shown as 1.00, its interval kept
+        "speedup": 1.0 if v.label == "baseline" else _num(rec.get("speedup")),
+        "speedup_ci_lo": _num(spd_ci[0]), "speedup_ci_hi": _num(spd_ci[1]),
+        "size_mb": _num(rec.get("size_bytes")) / MB, "compression": _num(rec.get("compression")),
+        "peak_mem_mb": _num(rec.get("peak_rss_bytes")) / MB, "status": rec["status"],
+        "verdict": v.label, "risky_int4": v.risky_int4, "reason": v.reason,
+        "run_key": rec.get("run_key"), "path": str(path),
+    }  # fmt: skip
+
+
+def build_table(
+    records: list[tuple[Path, dict]], th: Thresholds, objective: str | None = None
+) -> pd.DataFrame:
+    """One row per job (index = position in records) with verdict and Pareto marks; verdicts
+    judge the gain on `objective` (default: th.objective)."""
+    from dataclasses import replace
+
+    if not records:
+        return pd.DataFrame()
+    th = replace(th, objective=objective) if objective else th
+    sweep = [rec for _, rec in records]
+    df = pd.DataFrame([_row(path, rec, sweep, th) for path, rec in records])
+    df.insert(0, "row", range(1, len(df) + 1))
+    for cost in OBJECTIVES.values():
+        df[f"pareto_{cost}"] = False
+    for _, g in df[df.status == "ok"].groupby(list(GROUP), sort=False):
+        for cost in OBJECTIVES.values():
+            front = pareto_front(g, "metric", cost, bool(g.higher_is_better.iloc[0]))
+            df.loc[g.index, f"pareto_{cost}"] = front
+    flags = [df[f"pareto_{c}"].map({True: o[0].upper(), False: "-"}) for o, c in OBJECTIVES.items()]
+    df["front"] = ["".join(x) for x in zip(*flags, strict=True)]
+    df["shown_verdict"] = df.verdict + df.risky_int4.map({True: "!", False: ""})
+    return df
+
+
+def _recommendation(
+    group: pd.DataFrame, records: list[dict], objective: str
+) -> Recommendation | None:
+    """The group's recommended record (a made-up FP32 PTQ record when nothing ships and the
+    sweep ran no baseline job); None when the baseline failed or no job ran at all: nothing
+    measured can then be trusted, and the summary says why instead."""
+    keys = {k: str(group[k].iloc[0]) for k in GROUP}
+    base = group[(group.precision == "fp32") & (group.method == "ptq")]
+    if (base.status == "failed").any() or not (group.status == "ok").any():
+        return None
+    best, why = recommend(group, objective)
+    if best is not None:
+        return Recommendation(keys, records[best], why)
+    rec = records[group.index[0]]
+    choices = {**(rec.get("choices") or {}), "precision": "fp32", "method": "ptq"}
+    made_up = {"axes": {**rec["axes"], **choices}, "choices": choices,
+               "overrides": rec.get("overrides") or []}  # fmt: skip
+    return Recommendation(keys, made_up, why)
+
+
+def no_recommendation(group: pd.DataFrame) -> str:
+    """Why a group gets no recommendation: its baseline failed, or none of its jobs ran."""
+    base = group[(group.precision == "fp32") & (group.method == "ptq")]
+    failed = base[base.status == "failed"]
+    if len(failed):
+        return f"no recommendation: the FP32 baseline job failed ({failed.reason.iloc[0]})"
+    counts = ", ".join(f"{n} {label}" for label, n in group.status.value_counts().items())
+    return f"no recommendation: no job of this group ran to the end ({counts})"
+
+
+def _cell(x: Any, spec: str) -> str:
+    """One table cell; '-' for a missing number."""
+    if isinstance(x, float) and math.isnan(x):
+        return "-"
+    return str(x) if spec == "s" else format(x, spec)
+
+
+def render(df: pd.DataFrame, markdown: bool = False) -> str:
+    """The table as aligned text within WIDTH columns (dropping minor columns), or Markdown."""
+    hide_when_same = (*GROUP, "variant")
+    cols = [
+        c
+        for c, (src, _) in SHOW.items()
+        if (src not in hide_when_same or df[src].nunique() > 1)
+        and (src not in OPTIONAL or df[src].notna().any())
+    ]
+    cells = {c: [c, *(_cell(x, SHOW[c][1]) for x in df[SHOW[c][0]])] for c in cols}
+    if markdown:
+        lines = ["| " + " | ".join(r) + " |" for r in zip(*cells.values(), strict=True)]
+        return "\n".join([lines[0], "|" + "---|" * len(cols), *lines[1:]])
+    dropped = []
+    for drop in (None, *DROP):
+        if drop in cols:
+            cols.remove(drop)
+            dropped.append(drop)
+        widths = [max(map(len, cells[c])) for c in cols]
+        if sum(widths) + 2 * (len(cols) - 1) <= WIDTH:
+            break
+    rows = zip(*(cells[c] for c in cols), strict=True)
+    lines = ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+    if dropped:
+        lines.append(f"(to fit {WIDTH} columns, {', '.join(dropped)} only in summary.md)")
+    return "\n".join(lines)
+
+
+def _md_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with every string cell escaped for Markdown (record strings are untrusted)."""
+    return df.apply(lambda col: col.map(lambda x: md_escape(x) if isinstance(x, str) else x))
+
+
+def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -> str:
+    """The whole human-readable summary: table, reasons, recommendation, unreadable files."""
+    df, h = s.table, "## " if markdown else ""
+    esc = md_escape if markdown else str  # record strings are inert in summary.md
+    fixed = [f"{k}={esc(df[k].iloc[0])}" for k in GROUP if len(df) and df[k].nunique() == 1]
+    intro = (
+        f"{len(df)} jobs; {', '.join(fixed) or 'no records'}; objective {objective}; "
+        f"ship below {th.ship_below:.1%}, try QAT up to {th.qat_below:.1%}"
+    )
+    out = [
+        *textwrap.wrap(f"{'# ' if markdown else ''}Sweep summary of {s.root}", WIDTH),
+        *textwrap.wrap(intro, WIDTH),
+        *(line for note in s.notes for line in textwrap.wrap(esc(note), WIDTH)),
+        "",
+        render(_md_cells(df) if markdown else df, markdown)
+        if len(df)
+        else "(no result records found)",
+        "",
+        "front: L/S/M = on the metric-vs-latency/size/memory Pareto front; ! = risky INT4",
+        "",
+        f"{h}Verdicts",
+    ]
+    for r in df.itertuples():
+        warned = f" Warning: {esc(r.warnings)}." if r.warnings else ""
+        line = f"- #{r.row} {esc(r.precision)}/{esc(r.method)} [{r.verdict}]: {esc(r.reason)}"
+        line += warned
+        out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
+    out += ["", f"{h}Recommendation"]
+    for rec in s.recommendations:
+        a = rec.record["axes"]
+        where, how = "/".join(rec.group.values()), f"{a['precision']}/{a['method']}"
+        line = f"- {esc(where)}: {esc(how)}, {esc(rec.why)}"
+        out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
+    for group, why in s.unrecommended:
+        out += textwrap.wrap(f"- {esc(group)}: {esc(why)}", WIDTH, subsequent_indent="  ")
+    if not s.recommendations and not s.unrecommended:
+        out.append("- nothing to recommend: no usable result records")
+    if s.garbage:
+        out += ["", f"{h}Unreadable records (skipped)"]
+        for path, why in s.garbage:
+            line = f"- {esc(path.relative_to(s.root))}: {esc(why)}"
+            out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
+    return "\n".join(out) + "\n"
+
+
+def sample_notes(records: list[tuple[Path, dict]]) -> list[str]:
+    """Per group, how many validation samples the verdicts rest on, and why they are a split."""
+    notes: dict[str, str] = {}
+    for _, rec in records:
+        m, splits = rec.get("metric") or {}, rec.get("splits")
+        n = m.get("n_samples")
+        if rec.get("status") != "ok" or not isinstance(n, int) or not isinstance(splits, dict):
+            continue
+        group = "/".join(str(rec["axes"].get(k)) for k in GROUP)
+        counts = [splits.get(k) for k in ("validation", "calibration", "train")]
+        if group in notes or not all(isinstance(c, int) for c in counts):
+            continue
+        unit = "tokens" if rec.get("task") == "language_modeling" else "samples"
+        val, calib, train = counts
+        if min(counts) < 0 or max(counts) > 10**12:
+            continue  # not a count any real sweep holds: a crafted record
+        share = val / max(1, val + calib + train)
+        notes[group] = (
+            f"{group}: verdicts rest on {n} validation {unit}, the validation split "
+            f"({share:.0%} of the data); the calibration ({calib}) and QAT training ({train}) "
+            "splits are held apart, so no candidate is judged on data it was tuned on."
+        )
+    return list(notes.values())
+
+
+def _warnings(rec: dict) -> str:
+    """The job's recorded warnings (details.warnings) as one string."""
+    details = rec.get("details")
+    found = details.get("warnings") if isinstance(details, dict) else None
+    return "; ".join(w for w in found if isinstance(w, str)) if isinstance(found, list) else ""
+
+
+def _save(s: Summary, path: Path, writer: Any) -> None:
+    """Write one summary file without following a symlink; a refusal costs only that file."""
+    from runner.core.safe_io import write_with
+
+    try:
+        s.written.append(write_with(path, writer))
+    except OSError as exc:
+        log.warning("could not write %s: %s", path.name, exc)
+
+
+def _write(s: Summary, th: Thresholds, objective: str) -> None:
+    """summary.md, summary.csv, recommended*.yaml and pareto.png into the sweep dir."""
+    from runner.core.safe_io import safe_name
+
+    md = report(s, th, objective, markdown=True)
+    _save(s, s.root / "summary.md", lambda p: p.write_text(md))
+    _save(s, s.root / "summary.csv", lambda p: s.table.to_csv(p, index=False))
+    if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
+        for stale in s.root.glob("recommended*.yaml"):
+            try:
+                stale.unlink()  # a symlink goes, not what it points to
+            except OSError as exc:
+                log.warning("could not remove the stale %s: %s", stale.name, exc)
+    for i, rec in enumerate(s.recommendations):
+        names = ["recommended"] if i == 0 else []
+        if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
+            names.append("recommended-" + safe_name("-".join(rec.group.values())))
+        for name in names:
+            try:
+                text = recipe_yaml(rec.record, rec.why, s.root, name)
+            except Exception as exc:  # an odd record must not lose the rest of the summary
+                log.warning("could not write %s.yaml: %s", name, exc)
+                continue
+            _save(s, s.root / f"{name}.yaml", lambda p, t=text: p.write_text(t))
+    try:
+        from runner.report.plots import plot_pareto
+
+        _save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p))
+    except Exception as exc:  # a plotting failure must not lose the rest of the summary
+        log.warning("could not draw pareto.png: %s", exc)
+
+
+def contended_warning(records: list[dict]) -> str:
+    """A warning line (also logged) when ok jobs were timed side by side without isolation."""
+    n = sum(
+        r.get("status") == "ok" and (r.get("latency") or {}).get("isolation") == "contended"
+        for r in records
+    )
+    if not n:
+        return ""
+    line = (
+        f"warning: {n} job(s) timed contended (latency.isolation=off, beside other jobs): their "
+        "latencies and speedups are not comparable; re-run with latency.isolation=auto"
+    )
+    log.warning("%s", line)
+    return line + "\n"
+
+
+def summarize(
+    root: Path,
+    *,
+    objective: str = "latency",
+    thresholds: Thresholds | None = None,
+    write: bool = True,
+) -> Summary:
+    """Summarize every result.json under root; bad records are listed and warned, never raised."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    th, root = thresholds or Thresholds(), Path(root)
+    if not root.is_dir():
+        log.warning("%s is not a directory: nothing to summarize", root)
+    records, garbage = load_records(root) if root.is_dir() else ([], [])
+    s = Summary(root, build_table(records, th, objective), garbage, notes=sample_notes(records))
+    if len(s.table):
+        s.table["warnings"] = [_warnings(rec) for _, rec in records]
+    for keys, group in s.table.groupby(list(GROUP), sort=False) if len(s.table) else []:
+        rec = _recommendation(group, [r for _, r in records], objective)
+        if rec is None:
+            s.unrecommended.append(("/".join(map(str, keys)), no_recommendation(group)))
+        else:
+            s.recommendations.append(rec)
+    s.text = report(s, th, objective) + contended_warning([r for _, r in records])
+    if write and root.is_dir():
+        try:
+            _write(s, th, objective)
+        except OSError as exc:
+            log.warning("could not write the summary files into %s: %s", root, exc)
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print the summary and write its files; exit 2 when DIR is not a directory."""
+    p = argparse.ArgumentParser(prog="python -m runner.summarize", description=__doc__)
+    p.add_argument("dir", type=Path, help="a sweep output dir (searched recursively)")
+    p.add_argument("--objective", choices=list(OBJECTIVES), default="latency")
+    p.add_argument("--ship-below", type=float, default=0.01, help="relative drop that ships")
+    p.add_argument("--qat-below", type=float, default=0.03, help="relative drop to try QAT")
+    p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if not args.dir.is_dir():
+        print(f"error: {args.dir} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        th = Thresholds(args.ship_below, args.qat_below, min_speedup=args.min_speedup)
+    except ValueError as exc:
+        p.error(str(exc))
+    s = summarize(args.dir, objective=args.objective, thresholds=th)
+    print(s.text + "\n".join(f"wrote {path}" for path in s.written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
