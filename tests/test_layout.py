@@ -70,7 +70,7 @@ def test_no_file_refers_to_a_path_above_the_repository_root():
         ("runner/__main__.py", 'config_path="../conf"', False),  # runner/../conf is conf/
         (".ci/run", 'cd "$(dirname "$0")/.."', False),
         ("tests/conftest.py", "Path(__file__).resolve().parents[1]", False),
-        ("tests/test_trust.py", 'make_record(target="../../victim")  # hostile', False),
+        ("tests/recipes/test_trust.py", 'make_record(target="../../victim")  # hostile', False),
     ],
 )
 def test_the_check_catches_a_climb_out_of_the_repository(where, text, caught):

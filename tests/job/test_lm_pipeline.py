@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import FAST, choices_of, typed
-from tests.test_causal_lm import STRIDE, TOKENS, WINDOW, save_tiny_llama
+from tests.models.test_causal_lm import STRIDE, TOKENS, WINDOW, save_tiny_llama
 
 
 @pytest.fixture(scope="module")
