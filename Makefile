@@ -37,9 +37,9 @@ clean:
 # Mutation testing (development only; CI does not run it): mutants of the code that decides
 # verdicts - stats, verdict, the latency protocol, the baseline cache key and the pipeline's
 # ratio/record code - against the fast tests listed under [tool.mutmut] in pyproject.toml.
-MUTANTS ?= 'runner.core.stats.*' 'runner.report.verdict.*' 'runner.job.measure.x_latency_stats*' \
-	'runner.job.measure.x_time_*' 'runner.job.cache.x_key*' 'runner.job.pipeline.x__measure*' \
-	'runner.job.pipeline.x__time_calls*'
+MUTANTS ?= 'runner.core.stats.*' 'runner.report.verdict.*' 'runner.report.recommend.*' \
+	'runner.job.measure.x_latency_stats*' 'runner.job.measure.x_time_*' 'runner.job.cache.x_key*' \
+	'runner.job.timing.x_measure_candidate*' 'runner.job.timing.x_time_calls*'
 
 mutate: $(STAMP)
 	rm -rf mutants

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -21,17 +22,20 @@ def main(cfg: DictConfig) -> None:
 
     from runner.core.config import to_config
     from runner.job import pipeline
+    from runner.report.tracking import log_record
 
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     multirun = hc.mode == RunMode.MULTIRUN
+    job, job_dir = to_config(cfg), Path(hc.runtime.output_dir)
     record = pipeline.run(
-        to_config(cfg),
-        Path(hc.runtime.output_dir),
+        job,
+        job_dir,
         list(hc.overrides.task),
         choices,
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
+        on_record=partial(log_record, job.tracking, job_dir),
     )
     if not multirun and record["status"] == "failed":
         sys.exit(1)  # a sweep goes on after a failed job; a single run says it failed

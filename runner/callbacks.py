@@ -22,7 +22,7 @@ class SummarizeOnMultirunEnd(Callback):
     """Write summary.md/csv, pareto.png and recommended.yaml into the sweep directory."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from runner.report.summary import summarize
+        from runner.recipes.export import summarize_sweep
         from runner.report.verdict import Thresholds
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -31,7 +31,7 @@ class SummarizeOnMultirunEnd(Callback):
         s = config.summary
         try:
             th = Thresholds(s.ship_below, s.qat_below, min_speedup=s.min_speedup)
-            summary = summarize(sweep_dir, objective=s.objective, thresholds=th)
+            summary = summarize_sweep(sweep_dir, objective=s.objective, thresholds=th)
         except Exception:  # noqa: BLE001 - the results are on disk whatever happens here
             log.exception("summary failed; run `python -m runner.summarize %s`", sweep_dir)
             return

@@ -72,13 +72,13 @@ def log_summary(sweep_dir: Path, project: str | None) -> int:
     """Summarize an agent-run sweep folder and log its W&B summary run (a multirun does this
     itself at its end; agents run one job each and never see the end)."""
     from runner.core.config import TrackingConfig
-    from runner.report.summary import summarize
+    from runner.recipes.export import summarize_sweep
     from runner.report.tracking import log_sweep
 
     if not Path(sweep_dir).is_dir():
         print(f"error: {sweep_dir} is not a directory", file=sys.stderr)
         return 2
-    summary = summarize(sweep_dir)
+    summary = summarize_sweep(sweep_dir)
     cfg = TrackingConfig(name="wandb", **({"project": project} if project else {}))
     log_sweep(cfg, sweep_dir, summary)
     print(summary.text)

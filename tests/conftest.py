@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import jsonschema  # at import, not per call: mutmut's fork server then loads it only once
@@ -124,10 +125,12 @@ def cache_dir(tmp_path_factory) -> Path:
 def run_job(cache_dir, tmp_path):
     """Run one job through the real pipeline with FAST settings; returns its record."""
     from runner.job import pipeline
+    from runner.report.tracking import log_record
 
     def _run(*overrides: str, job_dir: Path | None = None) -> dict:
         ov = [*FAST, f"cache_dir={cache_dir}", *overrides]
-        out = job_dir or tmp_path / "job"
-        return pipeline.run(typed(*ov), out, list(overrides), choices_of(overrides))
+        out, cfg = job_dir or tmp_path / "job", typed(*ov)
+        logged = partial(log_record, cfg.tracking, out)  # as python -m runner logs a job
+        return pipeline.run(cfg, out, list(overrides), choices_of(overrides), on_record=logged)
 
     return _run

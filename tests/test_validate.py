@@ -35,7 +35,7 @@ def test_validate_cli_prints_a_record_for_an_onnx_model_on_pngs(cache_dir):
 
 
 def test_validated_onnx_and_torchscript_compare_paired(cache_dir, tmp_path, capsys):
-    from runner.report import compare
+    from runner import compare
 
     f = digits_files(cache_dir)
     runs = {"a": ["--model", str(f["onnx"])],

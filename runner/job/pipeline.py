@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,8 @@ from runner.core import batches, registry
 from runner.core import record as results
 from runner.core.config import Config, problems
 from runner.core.lm_graph import is_kv_graph
-from runner.core.onnx_utils import baseline_onnx, model_size, quantized_fraction
-from runner.job import cache, evaluate, isolation, lm, measure, placement
-from runner.report import tracking
+from runner.core.onnx_utils import baseline_onnx, model_size
+from runner.job import cache, evaluate, isolation, measure, placement, timing
 from runner.targets import describe, implementation, make_session
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def run(
     *,
     multirun: bool = False,
     job_num: int | None = None,
+    on_record: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run one job end to end and write its result.json; never raises for a job's failure.
 
@@ -124,7 +125,8 @@ def run(
         record.update(status="failed", reason=failure_reason(exc))
     record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     results.write(job_dir, record)
-    tracking.log_record(cfg.tracking, job_dir, record)
+    if on_record is not None:  # the caller's tracker (W&B): after the record is on disk
+        on_record(record)
     (log.error if record["status"] == "failed" else log.info)("%s", status_line(record))
     return record
 
@@ -234,7 +236,7 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
     )
     np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
     record["outcomes_file"] = results.OUTCOMES_FILE
-    _measure(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
+    timing.measure_candidate(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
     return record
 
 
@@ -248,149 +250,6 @@ def load(cfg: Config) -> tuple[Any, Any, cache.Baseline]:
     if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
         splits = model.encode(splits)
     return splits, model, baseline(cfg, model, splits)
-
-
-def _measure(
-    cfg: Config, record: dict, base: cache.Baseline, artifact: Path, session, x, y=None
-) -> None:
-    """Latency (baseline and candidate interleaved in one process), size, memory, storage.
-
-    `y`: the validation labels (a language model's scoring mask: where its text really ends)."""
-    onnx = artifact.suffix == ".onnx"  # else a torch candidate (torchao backends)
-
-    def fresh(run: int) -> list:  # fresh sessions each run, made in alternating order
-        made = [lambda: make_session(base.onnx_path, cfg.target), lambda: session]
-        if run > 0 and onnx:  # a torch candidate (torchao) cannot be rebuilt: it is kept
-            made[1] = lambda: make_session(artifact, cfg.target)
-        order = (0, 1) if run % 2 == 0 else (1, 0)
-        sessions = {i: made[i]() for i in order}
-        return [sessions[0], sessions[1]]
-
-    generation = cfg.model.task == "language_modeling" and is_kv_graph(session)
-    timer = _time_generation if generation else _time_calls
-    with placement.timing():
-        lat_base, lat, speedup, speedup_ci = timer(cfg, record, fresh, x, y)
-    size = model_size(artifact)
-    record.update(
-        latency=lat,
-        baseline_latency=lat_base,
-        speedup=speedup,
-        speedup_ci=list(speedup_ci) if speedup_ci else None,
-        size_bytes=size,
-        baseline_size_bytes=base.info["size_bytes"],
-        compression=base.info["size_bytes"] / size,
-        quantized_fraction=quantized_fraction(artifact, cfg.precision.bits)
-        if onnx
-        else record["details"].get("quantized_fraction_torch"),
-        artifact=artifact.name,
-    )
-    placement.mark(record["latency"], record["baseline_latency"])
-    if cfg.latency.memory_probe and onnx:  # the probe process runs ONNX Runtime only
-        sample = _timing_input(cfg, x, generation, y)
-        record["peak_rss_bytes"] = measure.peak_rss(artifact, cfg.target, sample)
-        record["baseline_peak_rss_bytes"] = base.info.get("peak_rss_bytes")
-
-
-def _timing_input(cfg: Config, x, generation: bool, y=None):
-    """What one timed call runs on: the generation prompt, or the first validation batch."""
-    if generation:
-        return {"input_ids": lm.prompt_of(x, cfg.model.prompt_tokens, y)}
-    return _batch(x, cfg.target.batch, cfg.model.latency_tokens)
-
-
-def _time_calls(cfg: Config, record: dict, fresh, x, _y=None) -> tuple:
-    """One call = one batch through the model: p50 ratio and its interval over fresh runs."""
-    from runner.core.stats import speedup_interval
-
-    sample = _batch(x, cfg.target.batch, cfg.model.latency_tokens)
-    log.info(
-        "latency: timing baseline and candidate (batch %d, %d thread(s))",
-        cfg.target.batch,
-        cfg.target.threads,
-    )
-
-    def fns(run: int) -> list:
-        return [measure.session_runner(s, sample) for s in fresh(run)]
-
-    timed = measure.time_runs(fns, cfg.latency, cfg.latency.session_runs)
-    lat_base, lat = (measure.latency_stats(t, cfg.target.batch, cfg.target.threads) for t in timed)
-    lat["session_runs"] = len(timed.rounds[0])
-    return lat_base, lat, lat_base["p50_ms"] / lat["p50_ms"], speedup_interval(*timed.rounds)
-
-
-def _time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:
-    """A language model as it is deployed: prefill of the prompt, then greedy decode through
-    the KV cache, baseline and candidate interleaved over fresh session runs.
-
-    Each run warms every call once (a short decode), then times one prefill and one decode of
-    `new_tokens` tokens per model (a decode call is itself new_tokens timed steps). The speedup
-    verdicts rank on is summary.lm_speed's: the decode tokens/s ratio, or the prefill (TTFT)
-    ratio.
-    """
-    from dataclasses import replace
-
-    from runner.core.stats import paired_speedup, speedup_interval
-
-    m = cfg.model
-    prompt = lm.prompt_of(x, m.prompt_tokens, y)
-    log.info(
-        "latency: generation, prefill %d tokens then %d decode tokens with the KV cache "
-        "(%d thread(s), %d runs)",
-        prompt.shape[1],
-        m.new_tokens,
-        cfg.target.threads,
-        cfg.latency.session_runs,
-    )
-    steps: list[list[float]] = [[], []]  # decode step times (not the sessions: let them go)
-
-    def fns(run: int) -> list:
-        made = [lm.Generation(s, prompt, m.new_tokens) for s in fresh(run)]
-        for i, g in enumerate(made):
-            g.token_times = steps[i]
-        return lm.runners(made)  # prefill base, prefill cand, decode base, decode cand
-
-    runs = cfg.latency.session_runs
-    protocol = replace(cfg.latency, warmup=1, min_runs=runs, min_seconds=0.0)
-    timed = measure.time_runs(fns, protocol, runs)
-    shape = {"prompt_tokens": int(prompt.shape[1]), "new_tokens": m.new_tokens}
-    figures = [lm.generation_figures(timed[i], timed[2 + i], steps[i], shape) for i in (0, 1)]
-    record["baseline_generation"], record["generation"] = figures
-    ratio, ci = {}, {}
-    for k, (b, c) in {"prefill": (0, 1), "decode": (2, 3)}.items():
-        ratio[k] = paired_speedup(timed.rounds[b], timed.rounds[c])  # paired within each run
-        ci[k] = speedup_interval(timed.rounds[b], timed.rounds[c])
-        figures[1][f"speedup_{k}"] = ratio[k]
-        figures[1][f"speedup_{k}_ci"] = list(ci[k]) if ci[k] else None
-        for i, who in ((b, 0), (c, 1)):  # each run's median call, the ratios' inputs
-            figures[who][f"{k}_run_ms"] = [float(np.median(r) * 1e3) for r in timed.rounds[i]]
-    speed = cfg.summary.lm_speed  # the latency block: per decode token, or per prefill
-    per_call = steps if speed == "decode" else [timed[0], timed[1]]
-    lat_base, lat = (measure.latency_stats(t, 1, cfg.target.threads) for t in per_call)
-    for block in (lat_base, lat):
-        block.update(session_runs=runs, unit="decode token" if speed == "decode" else "prefill")
-    log.info(
-        "generation: TTFT %.0f -> %.0f ms, decode %.1f -> %.1f tokens/s (%.2fx)",
-        figures[0]["ttft_ms"],
-        figures[1]["ttft_ms"],
-        figures[0]["decode_tokens_per_s"],
-        figures[1]["decode_tokens_per_s"],
-        ratio["decode"],
-    )
-    return lat_base, lat, ratio[speed], ci[speed]
-
-
-def _batch(x, batch: int, tokens: int | None = None):
-    """The first `batch` validation samples (cut to `tokens` positions for sequence models),
-    the timing input; a clear error if impossible."""
-    if not 1 <= batch <= batches.rows(x):
-        raise ValueError(
-            f"target.batch={batch} must be between 1 and the {batches.rows(x)} validation "
-            "samples; set target.batch to a value in that range"
-        )
-    sample = batches.take(x, slice(0, batch))
-    if tokens and isinstance(sample, dict):
-        sample = {k: np.ascontiguousarray(v[:, :tokens]) for k, v in sample.items()}
-    return sample
 
 
 def baseline(cfg: Config, model, splits) -> cache.Baseline:
@@ -409,7 +268,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
         out = evaluate.predict(session, splits.x_val)
         outcomes = evaluate.outcomes(cfg.model.task, out, splits.y_val, reference=out)
         generation = cfg.model.task == "language_modeling" and is_kv_graph(session)
-        sample = _timing_input(cfg, splits.x_val, generation, splits.y_val)
+        sample = timing.timing_input(cfg, splits.x_val, generation, splits.y_val)
         latency = None  # a language model is timed in each job only, interleaved (generation)
         if not generation:
             with placement.timing():

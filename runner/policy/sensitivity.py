@@ -1,4 +1,4 @@
-"""`python -m runner.sensitivity [overrides]`: which layers break a quantized model.
+"""Which layers break a quantized model (`python -m runner.sensitivity [overrides]`).
 
 Each unit (one layer, or one numbered transformer block) is quantized alone with the job's own
 backend and settings, everything else float, and the metric change against FP32 is measured on
@@ -11,13 +11,11 @@ them such as a block's prefix); torch backends (torchao) by module name.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -391,50 +389,3 @@ def run(cfg, out: Path, unit: str = "auto", samples: int | None = None, key: Any
     finally:
         for p in made:
             p.close()
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m runner.sensitivity",
-        description=__doc__.split("\n\n")[0],
-        epilog="example: python -m runner.sensitivity model=smollm2 precision=int8 "
-        "method.backend=ort_dynamic_int8",
-    )
-    p.add_argument("overrides", nargs="*", help="group=option / key=value, as for python -m runner")
-    p.add_argument("--unit", choices=UNITS, default="auto", help="auto: blocks of a transformer")
-    p.add_argument(
-        "--samples", type=int, default=None, help="validation rows scored (256; LM: 2 windows)"
-    )
-    p.add_argument("--out", type=Path, default=None, help="output dir (outputs/sensitivity/...)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    from runner.core.compose import compose, refused
-
-    args = parser().parse_args(argv)
-    from runner.core.compose import progress_logging
-
-    progress_logging()
-    try:
-        if why := refused(args.overrides):
-            raise ValueError(why)
-        cfg, _ = compose(args.overrides)
-        if args.samples is not None and args.samples < 1:
-            raise ValueError(f"--samples {args.samples} must be at least 1")
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        out = (
-            args.out
-            or Path("outputs/sensitivity") / f"{stamp}_{cfg.model.name}_{cfg.precision.name}"
-        )
-        s = run(cfg, out, args.unit, args.samples, key=sorted(args.overrides))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report_md(s, top=15))
-    print(f"wrote {out}/sensitivity.md, sensitivity.png, {SENSITIVITY_FILE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

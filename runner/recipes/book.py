@@ -8,7 +8,6 @@ turns a sweep's recommendation and its measured record into a recipe.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -192,28 +191,3 @@ def list_recipes() -> list[str]:
             except RecipeError as exc:
                 lines.append(f"{path.stem:<24} REFUSED: {exc}")
     return lines or ["no recipes found (./recipes/*.yaml)"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: list | verify NAME|PATH [overrides] | export SWEEP_DIR [--name N]."""
-    from runner.recipes.export import add_parser, export
-
-    p = argparse.ArgumentParser(prog="python -m runner.recipes", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="each recipe with its one-line promise")
-    v = sub.add_parser("verify", help="re-run a recipe and check its promises")
-    v.add_argument("recipe", help="a recipe name (in ./recipes) or a path")
-    v.add_argument("overrides", nargs="*", help="e.g. cache_dir=... (your own settings)")
-    add_parser(sub)
-    args = p.parse_args(argv)
-    try:
-        if args.command == "list":
-            print("\n".join(list_recipes()))
-            return 0
-        if args.command == "verify":
-            return verify(args.recipe, args.overrides)
-        print(f"wrote {export(args)}")
-        return 0
-    except RecipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2

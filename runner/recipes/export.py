@@ -131,3 +131,48 @@ def export(args: argparse.Namespace) -> Path:
     path.write_text(text)
     load(path)  # what is written must pass the checks a receiver runs
     return path
+
+
+def write_recommended(s: Any) -> list[Path]:
+    """recommended.yaml (and recommended-<group>.yaml per group when a sweep has several) into
+    the summary's folder, from its recommendations; an earlier summary's recipes are removed
+    when nothing is recommended now. A recipe that cannot be written costs only itself."""
+    import logging
+
+    from runner.core.safe_io import safe_name
+    from runner.recipes.writer import recipe_yaml
+    from runner.report.summary import save
+
+    log = logging.getLogger(__name__)
+    before = len(s.written)
+    if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
+        for stale in s.root.glob("recommended*.yaml"):
+            try:
+                stale.unlink()  # a symlink goes, not what it points to
+            except OSError as exc:
+                log.warning("could not remove the stale %s: %s", stale.name, exc)
+    for i, rec in enumerate(s.recommendations):
+        names = ["recommended"] if i == 0 else []
+        if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
+            names.append("recommended-" + safe_name("-".join(rec.group.values())))
+        for name in names:
+            try:
+                text = recipe_yaml(rec.record, rec.why, s.root, name)
+            except Exception as exc:  # an odd record must not lose the rest of the summary
+                log.warning("could not write %s.yaml: %s", name, exc)
+                continue
+            save(s, s.root / f"{name}.yaml", lambda p, t=text: p.write_text(t))
+    return s.written[before:]
+
+
+def summarize_sweep(
+    root: Path, *, objective: str = "latency", thresholds: Any = None, write: bool = True
+) -> Any:
+    """The whole end of a sweep: summary.md/csv, pareto.png and the recommended recipes; the
+    Summary (what `python -m runner.summarize`, a multirun's end and runner.decide call)."""
+    from runner.report.summary import summarize
+
+    s = summarize(root, objective=objective, thresholds=thresholds, write=write)
+    if write and Path(root).is_dir():
+        write_recommended(s)
+    return s

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.recipes.check import RecipeError
+from runner.recipes.files import RecipeError
 
 # Keys that choose where the runner writes (output folders live under `hydra:`, refused by
 # runner.recipes.check).

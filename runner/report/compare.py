@@ -1,4 +1,4 @@
-"""`python -m runner.compare A.json B.json`: two result records side by side, A the reference.
+"""Two result records side by side, A the reference (`python -m runner.compare A.json B.json`).
 
 The validate-then-compare step users otherwise script by hand: B's metric against A's with a
 paired CI when both jobs kept per-sample outcomes of the same length, latency and size ratios,
@@ -7,10 +7,8 @@ and the verdict B would get if A were its baseline.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import numpy as np
 from runner.core.record import read
 from runner.core.stats import paired_delta_ci
 from runner.report.records import load_outcomes, record_problem
-from runner.report.verdict import MB, OBJECTIVES, Thresholds, Verdict, judge_candidate
+from runner.report.verdict import MB, Thresholds, Verdict, judge_candidate
 
 log = logging.getLogger(__name__)
 
@@ -135,34 +133,3 @@ def _paired(oa: Any, ob: Any) -> tuple[np.ndarray, np.ndarray] | None:
         log.warning("A's and B's outcomes do not pair up (length or NaN): no paired CI")
         return None
     return oa[1], ob[1]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: print the comparison; exit 2 with a one-line error on a missing or bad record."""
-    p = argparse.ArgumentParser(prog="python -m runner.compare", description=__doc__)
-    p.add_argument("a", type=Path, help="reference result.json")
-    p.add_argument("b", type=Path, help="result.json to judge against A")
-    p.add_argument("--ship-below", type=float, default=0.01)
-    p.add_argument("--qat-below", type=float, default=0.03)
-    p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
-    p.add_argument("--objective", choices=list(OBJECTIVES), default="latency")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    try:
-        th = Thresholds(
-            args.ship_below, args.qat_below, min_speedup=args.min_speedup, objective=args.objective
-        )
-        (a, oa), (b, ob) = load(args.a), load(args.b)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(side_by_side(a, b, (str(args.a), str(args.b))))
-    lines, v = versus(a, b, _paired(oa, ob), th)
-    print("\n".join(["", *lines]))
-    if v is not None:
-        print(f"verdict (A as baseline): {v.label}: {v.reason}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,15 @@
-"""`python -m runner.summarize DIR`: table, verdicts, Pareto fronts and a runnable recommendation.
+"""A sweep's records as a table: verdicts, Pareto fronts, the recommendation and why.
 
-Reads every result.json under DIR (nested multirun dirs included), never raises on a bad
-record (it is listed as unreadable instead), and writes summary.md, summary.csv, pareto.png
-and recommended.yaml into DIR. `summarize()` is what the runner calls after a multirun.
+Reads every result.json under a folder (nested multirun dirs included), never raises on a bad
+record (it is listed as unreadable instead), and writes summary.md, summary.csv and
+pareto.png into it. The recommended recipes are written by runner.recipes.export
+(`summarize_sweep` does both: what `python -m runner.summarize` and a multirun's end call).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from runner.core.safe_io import md_escape
-from runner.recipes.writer import recipe_yaml
+from runner.report.recommend import pareto_front, recommend
 from runner.report.records import AXES, _num, load_outcomes, load_records
-from runner.report.verdict import MB, OBJECTIVES, Thresholds, pareto_front, recommend, verdict
+from runner.report.verdict import MB, OBJECTIVES, Thresholds, verdict
 
 log = logging.getLogger(__name__)
 GROUP = ("model", "dataset", "target")  # rows judged together: fronts and one recommendation
@@ -299,7 +298,7 @@ def _warnings(rec: dict) -> str:
     return "; ".join(w for w in found if isinstance(w, str)) if isinstance(found, list) else ""
 
 
-def _save(s: Summary, path: Path, writer: Any) -> None:
+def save(s: Summary, path: Path, writer: Any) -> None:
     """Write one summary file without following a symlink; a refusal costs only that file."""
     from runner.core.safe_io import write_with
 
@@ -310,33 +309,15 @@ def _save(s: Summary, path: Path, writer: Any) -> None:
 
 
 def _write(s: Summary, th: Thresholds, objective: str) -> None:
-    """summary.md, summary.csv, recommended*.yaml and pareto.png into the sweep dir."""
-    from runner.core.safe_io import safe_name
-
+    """summary.md, summary.csv and pareto.png into the sweep dir (the recommended recipes are
+    runner.recipes' to write: runner.recipes.export.summarize_sweep does both)."""
     md = report(s, th, objective, markdown=True)
-    _save(s, s.root / "summary.md", lambda p: p.write_text(md))
-    _save(s, s.root / "summary.csv", lambda p: s.table.to_csv(p, index=False))
-    if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
-        for stale in s.root.glob("recommended*.yaml"):
-            try:
-                stale.unlink()  # a symlink goes, not what it points to
-            except OSError as exc:
-                log.warning("could not remove the stale %s: %s", stale.name, exc)
-    for i, rec in enumerate(s.recommendations):
-        names = ["recommended"] if i == 0 else []
-        if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
-            names.append("recommended-" + safe_name("-".join(rec.group.values())))
-        for name in names:
-            try:
-                text = recipe_yaml(rec.record, rec.why, s.root, name)
-            except Exception as exc:  # an odd record must not lose the rest of the summary
-                log.warning("could not write %s.yaml: %s", name, exc)
-                continue
-            _save(s, s.root / f"{name}.yaml", lambda p, t=text: p.write_text(t))
+    save(s, s.root / "summary.md", lambda p: p.write_text(md))
+    save(s, s.root / "summary.csv", lambda p: s.table.to_csv(p, index=False))
     try:
         from runner.report.plots import plot_pareto
 
-        _save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p))
+        save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p))
     except Exception as exc:  # a plotting failure must not lose the rest of the summary
         log.warning("could not draw pareto.png: %s", exc)
 
@@ -387,29 +368,3 @@ def summarize(
         except OSError as exc:
             log.warning("could not write the summary files into %s: %s", root, exc)
     return s
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: print the summary and write its files; exit 2 when DIR is not a directory."""
-    p = argparse.ArgumentParser(prog="python -m runner.summarize", description=__doc__)
-    p.add_argument("dir", type=Path, help="a sweep output dir (searched recursively)")
-    p.add_argument("--objective", choices=list(OBJECTIVES), default="latency")
-    p.add_argument("--ship-below", type=float, default=0.01, help="relative drop that ships")
-    p.add_argument("--qat-below", type=float, default=0.03, help="relative drop to try QAT")
-    p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if not args.dir.is_dir():
-        print(f"error: {args.dir} is not a directory", file=sys.stderr)
-        return 2
-    try:
-        th = Thresholds(args.ship_below, args.qat_below, min_speedup=args.min_speedup)
-    except ValueError as exc:
-        p.error(str(exc))
-    s = summarize(args.dir, objective=args.objective, thresholds=th)
-    print(s.text + "\n".join(f"wrote {path}" for path in s.written))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
-"""The pipeline's ratio and record code (`_measure`), on two small ONNX models of known cost,
-and its route for language models (a KV-cache graph is timed as it generates) on toy decoders.
+"""The job's ratio and record code (`runner.job.timing.measure_candidate`), on two small ONNX
+models of known cost, and its route for language models (a KV-cache graph is timed as it
+generates) on toy decoders.
 
-Fast on purpose: these are the tests `make mutate` runs against pipeline.py's record code.
+Fast on purpose: these are the tests `make mutate` runs against the ratio and record code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from runner.job import cache, pipeline
+from runner.job import cache, pipeline, timing
 from runner.targets import make_session
 from tests.conftest import typed
 
@@ -66,7 +67,7 @@ def _measured(
     base = cache.Baseline(base_path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
     record = pipeline.new_record(cfg, [], {})
     x = np.ones((4, WIDTH), np.float32)
-    pipeline._measure(cfg, record, base, cand, make_session(cand, cfg.target), x)
+    timing.measure_candidate(cfg, record, base, cand, make_session(cand, cfg.target), x)
     return record, base
 
 
@@ -130,7 +131,7 @@ def test_a_torch_candidate_reports_its_own_storage_and_no_onnx_probe(tmp_path):
     record = pipeline.new_record(cfg, [], {})
     record["details"] = {"quantized_fraction_torch": 0.65}
     x = np.ones((2, WIDTH), np.float32)
-    pipeline._measure(cfg, record, base, artifact, make_session(sess_model, cfg.target), x)
+    timing.measure_candidate(cfg, record, base, artifact, make_session(sess_model, cfg.target), x)
     assert record["quantized_fraction"] == 0.65
     assert (record["size_bytes"], record["compression"]) == (1000, 4.0)
     assert record["peak_rss_bytes"] is None  # the probe runs ONNX Runtime models only
@@ -147,7 +148,7 @@ def test_sequence_inputs_are_cut_to_latency_tokens_for_timing(tmp_path):
     base = cache.Baseline(path, np.ones(3), np.ones((3, 2)), info, cache_hit=True)
     record = pipeline.new_record(cfg, [], {})
     x = {"x": np.ones((3, 4 * WIDTH), np.float32)}  # longer than the model takes
-    pipeline._measure(cfg, record, base, path, make_session(path, cfg.target), x)
+    timing.measure_candidate(cfg, record, base, path, make_session(path, cfg.target), x)
     assert record["latency"]["runs"] >= 5 and record["speedup"] > 0
 
 
@@ -160,7 +161,7 @@ def _spied(tmp_path, monkeypatch, runs: int) -> tuple[dict, list[str]]:
         made.append(path.stem)
         return make_session(path, target)
 
-    monkeypatch.setattr(pipeline, "make_session", spy)
+    monkeypatch.setattr(timing, "make_session", spy)
     rec, _ = _measured(tmp_path, "latency.warmup=2", "latency.min_runs=10",
                        "latency.min_seconds=0.01", session_runs=runs)  # fmt: skip
     return rec, made
@@ -241,12 +242,12 @@ def _lm_measured(tmp_path, monkeypatch, *overrides: str, kv: bool = True, real: 
         probed.append(sample)
         return 2
 
-    monkeypatch.setattr(pipeline.measure, "peak_rss", probe)
+    monkeypatch.setattr(timing.measure, "peak_rss", probe)
     record = pipeline.new_record(cfg, [], {})
     x = {"input_ids": np.arange(2 * 16, dtype=np.int64).reshape(2, 16) % VOCAB}
     y = np.zeros((2, 15), bool)  # the windows' scoring mask (a token's successor is scored)
     y[:, : real - 1] = True
-    pipeline._measure(cfg, record, base, cand, make_session(cand, cfg.target), x, y)
+    timing.measure_candidate(cfg, record, base, cand, make_session(cand, cfg.target), x, y)
     return record, x, probed
 
 

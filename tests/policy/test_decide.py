@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.policy import decide
-from runner.policy.decide import Walker, band, search
+from runner import decide
+from runner.policy import walk
 from runner.policy.sensitivity import BLOCK, group_units
+from runner.policy.walk import Walker, band, search
 from runner.report.verdict import Thresholds
 from tests.conftest import FAST, typed
 
@@ -277,12 +278,12 @@ def test_the_fallback_keeps_at_most_a_share_of_the_layers():
         return {"unit": name, "patterns": [name], "layers": layers}
 
     blocks = [unit(f"b{i}", [f"b{i}.{j}" for j in range(4)]) for i in range(10)]  # 40 layers
-    assert decide.most_kept(blocks, 0.25) == 2  # 3 blocks = 12 layers > 10
-    assert decide.most_kept(blocks, 0.3) == 3
+    assert walk.most_kept(blocks, 0.25) == 2  # 3 blocks = 12 layers > 10
+    assert walk.most_kept(blocks, 0.3) == 3
     kind = unit("*.0", [f"b{i}.0" for i in range(10)])  # overlaps every block
-    assert decide.most_kept([kind, *blocks], 0.4) == 3  # 10 + 3 + 3 = 16 of 40
-    assert decide.most_kept([kind, *blocks], 0.01) == 1  # never below one unit
-    assert decide.most_kept(blocks, 1.0) == 10
+    assert walk.most_kept([kind, *blocks], 0.4) == 3  # 10 + 3 + 3 = 16 of 40
+    assert walk.most_kept([kind, *blocks], 0.01) == 1  # never below one unit
+    assert walk.most_kept(blocks, 1.0) == 10
 
 
 def test_units_group_transformer_blocks_and_keep_other_layers_alone():
@@ -443,7 +444,7 @@ def test_a_walk_that_breaks_still_writes_its_trail_and_exits_1(cache_dir, tmp_pa
     def broken(self, extra):
         raise RuntimeError("the INT8 step broke")
 
-    monkeypatch.setattr(decide.Walker, "int8", broken)
+    monkeypatch.setattr(walk.Walker, "int8", broken)
     out = tmp_path / "d"
     assert decide.main([*FAST, f"cache_dir={cache_dir}", "--out", str(out)]) == 1
     trail = (out / "decision.md").read_text()
@@ -471,7 +472,7 @@ def test_decide_refuses_bad_input_in_one_line(args, says, capsys):
 
 
 def test_sensitivity_refuses_a_float_precision(capsys):
-    from runner.policy import sensitivity
+    from runner import sensitivity
 
     assert sensitivity.main(["precision=fp32", "--out", "/nonexistent/x"]) == 2
     err = capsys.readouterr().err.strip()

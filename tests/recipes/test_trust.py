@@ -23,8 +23,8 @@ import pytest
 
 from runner.core.safe_io import md_escape, write_text
 from runner.recipes.check import check
+from runner.recipes.export import summarize_sweep as summarize
 from runner.report import compare
-from runner.report.summary import summarize
 from tests.conftest import cli
 from tests.records import baseline_record, make_record, write_job
 from tests.userdata import TouchOnLoad

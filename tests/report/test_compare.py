@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from runner.compare import main
 from runner.core.stats import paired_delta_ci
-from runner.report.compare import main
 from tests.conftest import ROOT
 from tests.records import flips, make_record, write_job
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.report.summary import WIDTH, main, summarize
+from runner.recipes.export import summarize_sweep as summarize
+from runner.report.summary import WIDTH
+from runner.summarize import main
 from tests.conftest import CONF
 from tests.records import baseline_record, flips, make_record, write_job
 

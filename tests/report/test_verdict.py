@@ -9,15 +9,9 @@ import pandas as pd
 import pytest
 
 from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.report.recommend import pareto_front, recommend
 from runner.report.summary import build_table
-from runner.report.verdict import (
-    Thresholds,
-    drop_interval,
-    pareto_front,
-    recommend,
-    relative_drop,
-    verdict,
-)
+from runner.report.verdict import Thresholds, drop_interval, relative_drop, verdict
 from tests.records import baseline_record, flips, make_record
 
 

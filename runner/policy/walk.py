@@ -1,0 +1,353 @@
+"""The decision framework's walk, apart from its steps (runner.policy.decide's Runner runs the
+jobs) and its trail (runner.policy.trail): INT8 PTQ; ship under summary.ship_below; QAT
+between the thresholds; over summary.qat_below, or when QAT cannot run or is not enough,
+per-layer sensitivity and the mixed-precision fallback before "stay FP16/FP32"; a language
+model also walks INT4 weight-only with 8-bit layers as its fallback.
+
+The Walker calls injected actions, so tests drive every branch with fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from runner.policy.trail import (
+    Decision,
+    Step,
+    Trail,
+    base_figures,
+    bisect_table,
+    cost_line,
+    figures,
+    label_of,
+    ship_then,
+    ship_why,
+)
+from runner.report.verdict import Thresholds, relative_drop, verdict
+
+log = logging.getLogger(__name__)
+
+
+MARGIN = 0.75  # the fallback aims at this share of a threshold on its subset (room for noise)
+
+
+def band(rec: dict[str, Any], th: Thresholds) -> tuple[str, str, bool]:
+    """(where the candidate stands, its verdict's reason, provisional): ship | qat | stay by
+    the point drop, or nogain | unfit | failed. Provisional: the verdict was inconclusive (an
+    interval straddles a threshold or the speed bar), so the point estimate led the way."""
+    v = verdict(rec, th)
+    if v.label in ("skipped", "failed"):
+        return "failed", v.reason, False
+    if v.label == "does not fit":
+        return "unfit", v.reason, False
+    if v.label == "no gain":
+        return "nogain", v.reason, False
+    m = rec.get("metric") or {}
+    drop = relative_drop(m["value"], m["baseline"], m.get("higher_is_better", True))
+    if drop is None:
+        return "failed", v.reason, False
+    where = "ship" if drop < th.ship_below else "qat" if drop <= th.qat_below else "stay"
+    return where, v.reason, v.label == "inconclusive"
+
+
+def search(
+    evaluate: Callable[[int], float], n_max: int, target: float, seen: dict[int, float]
+) -> int | None:
+    """The fewest top-ranked units to keep (1..n_max) whose drop is <= target, by bisection
+    over the ranking (keeping more is taken to hurt less); None when even n_max is not enough.
+    `seen` memoizes evaluate(k) across searches (and resumes)."""
+
+    def f(k: int) -> float:
+        if k not in seen:
+            seen[k] = evaluate(k)
+        return seen[k]
+
+    if n_max < 1 or f(n_max) > target:
+        return None
+    lo, hi = 0, n_max  # f(0) is the fully quantized model, known to miss the target
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if f(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def most_kept(ranking: list[dict], share: float) -> int:
+    """How many top-ranked units the fallback may keep: the most whose layers together are at
+    most `share` of the model's layers (at least one unit)."""
+
+    def layers(r: dict) -> set[str]:
+        return set(r.get("layers") or r["patterns"])
+
+    total = len(set().union(*(layers(r) for r in ranking))) if ranking else 0
+    kept: set[str] = set()
+    for k, r in enumerate(ranking):
+        kept |= layers(r)
+        if len(kept) > share * total:
+            return max(1, k)
+    return len(ranking)
+
+
+def quoted(patterns: list[str]) -> str:
+    """A Hydra list override value: ['a','b'] with each string quoted."""
+    return (
+        "["
+        + ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in patterns)
+        + "]"
+    )
+
+
+class Walker:
+    """The framework over injected actions, so tests drive every branch with fakes:
+    `job(name, overrides) -> record`, `rank(overrides) -> sensitivity dict`,
+    `subset_drop(overrides, key, patterns) -> drop on the probe's subset`."""
+
+    def __init__(
+        self,
+        lm: bool,
+        th: Thresholds,
+        job,
+        rank,
+        subset_drop,
+        *,
+        max_kept: float = 0.25,
+        units: tuple[str, ...] = ("auto", "kind"),
+        echo: Callable[[str], object] | None = None,
+    ):
+        self.lm, self.th, self.job, self.rank, self.subset_drop = lm, th, job, rank, subset_drop
+        self.max_kept, self.units = max_kept, units
+        self.trail = Trail(echo=echo)
+
+    def walk(self, int8: list[str], int4: list[str]) -> Trail:
+        t = self.trail
+        base = self.job("fp32_ptq", ["precision=fp32", "method=ptq"])
+        t.add(
+            Step(
+                "FP32 reference",
+                "fp32_ptq",
+                base.get("status", "?"),
+                base_figures(base),
+                "INT8 PTQ next",
+            )
+        )
+        if base.get("status") != "ok":
+            t.decisions.append(
+                Decision("int8", None, None, "the FP32 reference failed: " + figures(base))
+            )
+            return t
+        self.int8(int8)
+        if self.lm:
+            self.int4(int4)
+        return t
+
+    def int8(self, extra: list[str]) -> None:
+        t, th = self.trail, self.th
+        rec = self.job("int8_ptq", ["precision=int8", "method=ptq", *extra])
+        where, why, prov = band(rec, th)
+        if self._settled("int8", "INT8 PTQ", "int8_ptq", rec, where, why, prov):
+            return
+        if where == "qat" and not self.lm:
+            t.add(
+                Step(
+                    "INT8 PTQ",
+                    "int8_ptq",
+                    label_of(where, prov),
+                    figures(rec),
+                    "drop between the thresholds: QAT next",
+                )
+            )
+            qat = self.job("int8_qat", ["precision=int8", "method=qat"])
+            q_where, q_why, q_prov = band(qat, th)
+            if q_where == "ship":
+                self._settled("int8", "INT8 QAT", "int8_qat", qat, q_where, q_why, q_prov)
+                return
+            then = (
+                "QAT cannot run here: mixed-precision fallback next"
+                if q_where == "failed"
+                else f"QAT did not reach the ship threshold ({q_where}): mixed precision next"
+            )
+            t.add(Step("INT8 QAT", "int8_qat", q_where, figures(qat), then))
+        else:
+            what = (
+                "over the QAT threshold"
+                if where == "stay"
+                else "a language model: QAT is not walked (days of CPU training)"
+            )
+            t.add(
+                Step(
+                    "INT8 PTQ",
+                    "int8_ptq",
+                    label_of(where, prov),
+                    figures(rec),
+                    f"{what}: per-layer sensitivity and mixed-precision fallback next",
+                )
+            )
+        self.fallback(
+            "int8", ["precision=int8", "method=ptq", *extra], rec, "model.keep_float", "float"
+        )
+
+    def _settled(self, precision, step, job, rec, where, why, prov) -> bool:
+        """Trail and decision of a job that ships or stops the walk (no gain, does not fit,
+        failed); False when the walk goes on from it."""
+        if where == "ship":
+            self.trail.add(Step(step, job, label_of(where, prov), figures(rec), ship_then(prov)))
+            self.trail.decisions.append(Decision(precision, rec, job, ship_why(why, prov)))
+            return True
+        if where in ("failed", "nogain", "unfit"):
+            self.trail.add(Step(step, job, where, figures(rec), f"stop: {why}"))
+            self.trail.decisions.append(
+                Decision(precision, None, job, f"no {precision.upper()} to ship: {why}")
+            )
+            return True
+        return False
+
+    def _bisect(self, precision, unit, over, key, kept_as, ranking, n_max, everything):
+        """(fewest top units kept that meet ship, else QAT, aim; or None) and what it saw. A
+        target the fully quantized model already meets on the subset (`everything`) is not
+        searched: keeping layers would only cost speed."""
+        seen: dict[int, float] = {0: everything}
+
+        def evaluate(k: int) -> float:
+            return self.subset_drop(over, key, [p for r in ranking[:k] for p in r["patterns"]])
+
+        chosen = None
+        for limit in (self.th.ship_below, self.th.qat_below):
+            if everything <= MARGIN * limit:
+                break  # already met with every layer quantized: nothing to keep for it
+            chosen = search(evaluate, n_max, MARGIN * limit, seen)
+            if chosen is not None:
+                break
+        self.trail.sections.append(bisect_table(precision, unit, kept_as, ranking, seen, MARGIN))
+        return chosen, seen
+
+    def int4(self, extra: list[str]) -> None:
+        t, th = self.trail, self.th
+        over = ["precision=int4", "method=ptq", *extra]
+        rec = self.job("int4_ptq", over)
+        where, why, prov = band(rec, th)
+        if self._settled("int4", "INT4 PTQ", "int4_ptq", rec, where, why, prov):
+            return
+        t.add(
+            Step(
+                "INT4 PTQ",
+                "int4_ptq",
+                label_of(where, prov),
+                figures(rec),
+                "no INT4 QAT path: per-block sensitivity and 8-bit layers next",
+            )
+        )
+        self.fallback("int4", over, rec, "model.int8_layers", "8-bit")
+
+    def fallback(self, precision: str, over: list[str], full: dict, key: str, kept_as: str) -> None:
+        """The mixed-precision fallback; an error in it ends this precision's walk in the trail
+        (the records already written stay, and the other precision still runs)."""
+        try:
+            self._fallback(precision, over, full, key, kept_as)
+        except Exception as exc:  # noqa: BLE001 - say it in the trail, keep what was measured
+            log.exception("decide: the %s fallback failed", precision)
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            self.trail.add(Step(f"{precision.upper()} fallback", None, "failed", why, "stop"))
+            self.trail.decisions.append(
+                Decision(precision, None, None, f"the mixed-precision fallback failed: {why}")
+            )
+
+    def _fallback(self, precision: str, over: list[str], full: dict, key: str, kept_as: str):
+        """Rank the units, bisect for the fewest kept, run the mixed candidate as a job; when
+        the transformer's blocks cannot do it, rank again by kind (one projection across every
+        block) before concluding."""
+        t, th = self.trail, self.th
+        found, tried, pool = None, [], []
+        for i, unit in enumerate(self.units):
+            s = self.rank(over, unit)
+            if i > 0 and not any("*" in p for r in s["ranking"] for p in r["patterns"]):
+                break  # no kinds in this model (no numbered blocks): nothing new to try
+            # a later pass ranks its units together with the earlier ones (kinds and blocks)
+            pool += [r for r in s["ranking"] if r["unit"] not in {q["unit"] for q in pool}]
+            ranking = sorted(pool, key=lambda r: -r["drop"])
+            unit = " + ".join(self.units[: i + 1])  # what this pass ranks
+            n_max = most_kept(ranking, self.max_kept)
+            top = ", ".join(f"{r['unit']} ({100 * r['drop']:+.2f} %)" for r in ranking[:5])
+            t.add(
+                Step(
+                    f"{precision.upper()} sensitivity ({unit})",
+                    s.get("folder"),
+                    "ranked",
+                    f"{len(ranking)} units on {s['subset']['rows']} {s['subset']['of']}; all "
+                    f"quantized {100 * s['all_quantized']['drop']:+.2f} %; worst: {top}"
+                    + (f" ({s['note']})" if s.get("note") else ""),
+                    f"bisect over the top {n_max} units for the fewest kept {kept_as}",
+                )
+            )
+            everything = s["all_quantized"]["drop"]
+            chosen, seen = self._bisect(
+                precision, unit, over, key, kept_as, ranking, n_max, everything
+            )
+            if chosen is not None:
+                found = (ranking, chosen)
+                break
+            worst = seen.get(n_max, float("nan"))
+            tried.append(f"{n_max} of {len(ranking)} {unit} units leave {100 * worst:+.2f} %")
+            t.add(
+                Step(
+                    f"{precision.upper()} fallback ({unit})",
+                    None,
+                    "not enough",
+                    f"{n_max} units kept {kept_as} still drop {100 * worst:+.2f} % on the subset "
+                    f"(aim {100 * MARGIN * th.qat_below:.2f} %)",
+                    "next unit" if i + 1 < len(self.units) else "stop: stay FP16/FP32",
+                )
+            )
+        if found is None:
+            t.decisions.append(
+                Decision(
+                    precision,
+                    None,
+                    None,
+                    f"stay FP16/FP32: kept {kept_as}, {'; '.join(tried)} (raise --max-kept to "
+                    "keep more)",
+                )
+            )
+            return
+        ranking, chosen = found
+
+        def patterns(k: int) -> list[str]:
+            return [p for r in ranking[:k] for p in r["patterns"]]
+
+        kept = patterns(chosen)
+        name = f"{precision}_ptq_mixed"
+        rec = self.job(name, [*over, f"{key}={quoted(kept)}"])
+        where, why, prov = band(rec, th)
+        cost = cost_line(full, rec)
+        units = ", ".join(r["unit"] for r in ranking[:chosen])
+        said = f"{chosen} unit(s) kept {kept_as} ({units}); {figures(rec)}; {cost}"
+        if where == "ship":
+            t.add(
+                Step(
+                    f"{precision.upper()} mixed", name, label_of(where, prov), said, ship_then(prov)
+                )
+            )
+            t.decisions.append(Decision(precision, rec, name, ship_why(why, prov)))
+        elif where == "qat":
+            t.add(
+                Step(
+                    f"{precision.upper()} mixed",
+                    name,
+                    label_of(where, prov),
+                    said,
+                    "within the QAT band: QAT with these layers float is the next step "
+                    "(not walked: the QAT backends do not take keep_float)",
+                )
+            )
+            t.decisions.append(
+                Decision(precision, None, name, f"QAT band with these layers float: {why}", rec)
+            )
+        elif where == "failed":
+            t.add(Step(f"{precision.upper()} mixed", name, "failed", said, "stop"))
+            t.decisions.append(Decision(precision, None, name, f"the mixed job failed: {why}"))
+        else:
+            t.add(Step(f"{precision.upper()} mixed", name, where, said, "stop: stay FP16/FP32"))
+            t.decisions.append(Decision(precision, None, name, f"stay FP16/FP32: {why}"))

@@ -1,0 +1,139 @@
+"""The recommendation: Pareto fronts over a sweep's table, and the one row to ship per group.
+
+Pure functions over the summary's table (one row per record, verdicts already judged by
+runner.report.verdict), so reruns of the same records always recommend the same row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from runner.report.verdict import OBJECTIVES
+
+
+def _column(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A numeric column as float64, with None and non-numbers as NaN."""
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def pareto_front(
+    df: pd.DataFrame, metric_col: str, cost_col: str, higher_is_better: bool
+) -> pd.Series:
+    """Rows no other row beats on both metric and cost (ties stay on; NaN rows never count).
+
+    Row j dominates row i when cost_j <= cost_i and metric_j is at least as good, with one
+    of the two strictly better; exact duplicates therefore never knock each other out.
+    """
+    m, c = _column(df, metric_col), _column(df, cost_col)
+    valid = np.isfinite(m) & np.isfinite(c)
+    if not higher_is_better:
+        m = -m
+    mi, mj = m[:, None], m[None, :]
+    ci, cj = c[:, None], c[None, :]
+    dominated = (cj <= ci) & (mj >= mi) & ((cj < ci) | (mj > mi)) & valid[None, :]
+    on_front = valid & ~dominated.any(axis=1)
+    return pd.Series(on_front, index=df.index, name=f"pareto_{cost_col}", dtype=bool)
+
+
+PRECISION_RANK = {"fp32": 4, "bf16": 3, "fp16": 3, "int8": 2, "int4": 1}
+COST_TOLERANCE = {"size": 0.01, "memory": 0.05}  # size/memory have no interval: a band
+
+
+def _cost_interval(pool: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's objective cost as an interval, lower is better: 1/speedup from speedup_ci
+    for latency (p50 without one), size or memory within COST_TOLERANCE."""
+    cost = _column(pool, OBJECTIVES[objective])
+    if objective != "latency":
+        tol = COST_TOLERANCE[objective]
+        return cost * (1 - tol), cost * (1 + tol)
+    if {"speedup_ci_lo", "speedup_ci_hi"} <= set(pool):
+        lo, hi = _column(pool, "speedup_ci_lo"), _column(pool, "speedup_ci_hi")
+        if np.isfinite(lo).all() and np.isfinite(hi).all() and (lo > 0).all():
+            return 1.0 / hi, 1.0 / lo
+    return cost, cost
+
+
+def _metric_interval(pool: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's metric interval (baseline + delta CI), oriented so that higher is better."""
+    point = _column(pool, "metric")
+    ends = []
+    for col in ("ci_lo_abs", "ci_hi_abs"):
+        end = _column(pool, col) + _column(pool, "baseline_metric") if col in pool else point
+        ends.append(np.where(np.isfinite(end), end, point))
+    lo, hi = ends
+    return (lo, hi) if pool.higher_is_better.iloc[0] else (-hi, -lo)
+
+
+def _clearly_beaten(ships: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise: beaten[i, j] when row j beats row i beyond both intervals (cost first, then
+    metric among equals), and close[i, j] when neither interval separates them."""
+    c_lo, c_hi = _cost_interval(ships, objective)
+    m_lo, m_hi = _metric_interval(ships)
+    cheaper = c_hi[None, :] < c_lo[:, None]
+    better = m_lo[None, :] > m_hi[:, None]
+    cost_close = ~cheaper & ~cheaper.T
+    close = cost_close & ~better & ~better.T
+    return cheaper | (cost_close & better), close
+
+
+def _contenders(ships: pd.DataFrame, on_front: np.ndarray, objective: str) -> pd.DataFrame:
+    """The front's ship rows plus those no interval separates from one of them, less any row
+    another contender beats beyond its intervals: what remains is a tie."""
+    beaten, close = _clearly_beaten(ships, objective)
+    pool = on_front | (close[:, on_front].any(axis=1) if on_front.any() else True)
+    keep = pool & ~(beaten & pool[None, :]).any(axis=1)
+    return ships[keep] if keep.any() else ships[pool]  # a cycle of wide intervals: all tie
+
+
+def _preferred(tied: pd.DataFrame, objective: str) -> Any:
+    """The tie rule: PTQ over QAT, then the higher precision, then cost, metric and run key."""
+    sign = -1.0 if tied.higher_is_better.iloc[0] else 1.0
+    get = tied.get
+    ranked = tied.assign(
+        _qat=(get("method", pd.Series("ptq", tied.index)) != "ptq").astype(int),
+        _prec=-get("precision", pd.Series("", tied.index)).map(PRECISION_RANK).fillna(0),
+        _cost=_column(tied, OBJECTIVES[objective]),
+        _m=sign * tied.metric,
+        _key=get("run_key", pd.Series("", tied.index)).astype(str),
+    )
+    return ranked.sort_values(["_qat", "_prec", "_cost", "_m", "_key"]).index[0]
+
+
+def recommend(group: pd.DataFrame, objective: str = "latency") -> tuple[Any, str]:
+    """Index of a group's recommended row for the objective, and why; (None, why) when none.
+
+    `group` is summary-table rows of one (model, dataset, target). Only ok "ship" rows are
+    candidates, those on the objective's Pareto front first; among rows no interval separates
+    (metric CI, speed CI, or size/memory within a small band) PTQ beats QAT, then the higher
+    precision wins, so reruns agree. Nothing ships: the ok FP32 PTQ baseline row, if any.
+    """
+    ok = group.status == "ok" if "status" in group else pd.Series(True, group.index)
+    ships = group[(group.verdict == "ship") & ok]
+    if len(ships):
+        on_front = ships[f"pareto_{OBJECTIVES[objective]}"].astype(bool).to_numpy()
+        tied = _contenders(ships, on_front, objective)
+        best = _preferred(tied, objective)
+        if not on_front.any():
+            where = f"no ship candidate is on the {objective} Pareto front; the {objective}-best"
+            where += " ship candidate"
+        elif on_front[ships.index.get_loc(best)]:
+            where = f"the {objective}-best Pareto-optimal ship candidate"
+        else:
+            where = f"a ship candidate within its intervals of the {objective} Pareto front"
+        if len(tied) > 1:
+            where += (
+                f" ({len(tied) - 1} other(s) not separated from it by the metric or "
+                f"{objective} interval: PTQ before QAT, then the higher precision)"
+            )
+        return best, f"{where}. {ships.reason[best]}"
+    counts = ", ".join(f"{n} {label}" for label, n in group.verdict.value_counts().items())
+    base = group.index[(group.verdict == "baseline") & ok]
+    if len(base):
+        return base[0], f"nothing ships ({counts}): keep the FP32 PTQ baseline"
+    return None, (
+        f"nothing ships ({counts}) and the group has no ok FP32 PTQ baseline row: nothing to "
+        "recommend; run precision=fp32 method=ptq"
+    )
