@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     print(s.text + "\n".join(f"wrote {path}" for path in s.written))
     return 0
 
+
+class _CallableModule(types.ModuleType):
+    """`runner.summarize(folder)` is the Python API (runner.api.summarize), also once this
+    command module is imported: importing it sets runner.summarize to the module, so the
+    module answers a call as the function would."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from runner.api import summarize
+
+        return summarize(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(main())

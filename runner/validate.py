@@ -1,31 +1,23 @@
 """`python -m runner.validate --model M --data D > a.json`: one model, measured on your data.
 
-The validate half of validate-then-compare: evaluates an ONNX file, a TorchScript file or a
-state_dict (with --arch) on an image folder or a csv/jsonl file, all of it as validation data,
-times it with the sweep's latency protocol, and prints a result record (schema_version 1) on
-stdout. `python -m runner.compare a.json b.json` reads two of them; with `--outcomes FILE.npz`
-the per-sample outcomes are kept, so two models validated on the same data get a paired CI.
+The validate half of validate-then-compare: an ONNX file, a TorchScript file or a state_dict
+(with --arch) is evaluated on an image folder or a csv/jsonl file, all of it as validation
+data, and timed, by the pipeline's validate mode (runner.job.pipeline.validate: the code that
+scores and times a sweep's baseline), and its result record is printed on stdout.
+`python -m runner.compare a.json b.json` reads two of them; with `--outcomes FILE.npz` the
+per-sample outcomes are kept, so two models validated on the same data get a paired CI.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
 import tempfile
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-
-from runner.core.config import DatasetConfig, LatencyConfig, ModelConfig, TargetConfig
-from runner.models import existing_file
-
-log = logging.getLogger(__name__)
-WIDTHS = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4"}
 
 
 def data_kind(path: str) -> str:
@@ -37,23 +29,28 @@ def data_kind(path: str) -> str:
         return "jsonl"
     if p.suffix.lower() == ".csv":
         return "csv"
+    if not p.exists():
+        raise ValueError(f"--data {path} does not exist; give an image folder, a .csv or a .jsonl")
     raise ValueError(f"--data {path}: expected an image folder, a .csv or a .jsonl file")
 
 
-def configs(args: argparse.Namespace) -> tuple[ModelConfig, DatasetConfig]:
-    """The model and dataset configs the loaders take, from the command line."""
-    is_onnx = Path(args.model).suffix.lower() == ".onnx"
-    model = ModelConfig(
-        name="onnx_file" if is_onnx else "torch_file",
-        task=args.task,
-        path=args.model,
-        arch=args.arch,
-        trust_pickle=args.trust_pickle,
+def config(args: argparse.Namespace, cache_dir: Path) -> Any:
+    """The job's typed config: the project's defaults for the model source and data kind,
+    with the command line's values; every sample is validation data (no train or
+    calibration share)."""
+    from runner.core.compose import compose
+
+    source = "onnx_file" if Path(args.model).suffix.lower() == ".onnx" else "torch_file"
+    cfg, _ = compose([f"model={source}", f"dataset={data_kind(args.data)}"])
+    model = replace(
+        cfg.model, task=args.task, path=args.model, arch=args.arch, trust_pickle=args.trust_pickle
     )
-    data = DatasetConfig(
-        name=data_kind(args.data),
+    data = replace(
+        cfg.dataset,
         path=args.data,
         task=args.task,
+        train_fraction=0.0,
+        calib_fraction=0.0,
         image_size=args.image_size,
         grayscale=args.grayscale,
         invert=args.invert,
@@ -63,151 +60,36 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, DatasetConfig]:
         label_column=args.label_column,
         feature_columns=args.features.split(",") if args.features else None,
     )
-    if is_onnx and data.name == "imagefolder":  # fill in what the model expects
-        from runner.models.onnx_file import fill_image_settings, image_input, read_onnx
-
-        onnx_model = read_onnx(existing_file(args.model, "an .onnx file"))
-        fill_image_settings(data, image_input(onnx_model))
-    return model, data
-
-
-def read_all(cfg: DatasetConfig) -> tuple[Any, dict[str, Any]]:
-    """Every sample as validation data: (Splits, details)."""
-    from runner.datasets import Splits, imagefolder, tabular
-
-    if cfg.name == "imagefolder":
-        x, y, classes = imagefolder.read(cfg)
-        n_cls, details = len(classes), {"classes": classes}
-    else:
-        x, y, n_cls = tabular.read(cfg, cfg.name)
-        details = {}
-    return Splits(x, y, x, x, y, num_classes=n_cls), details
-
-
-def weight_precision(path: Path) -> tuple[str, dict[int, int]]:
-    """What the weights are stored as ('fp32', 'int8', 'mixed', ...) and elements per width."""
-    import onnx
-
-    from runner.core.onnx_utils import storage_bits
-
-    bits = storage_bits(onnx.load(str(path)))
-    if len(bits) == 1:
-        return WIDTHS.get(next(iter(bits)), "other"), bits
-    return ("mixed" if bits else "unknown"), bits
-
-
-def metric_block(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """The record's metric: the model is its own reference (delta 0), plus the value's CI."""
-    from runner.core.stats import mean_ci
-    from runner.job import evaluate
-
-    block = evaluate.compare(task, out, out, y)
-    lo, hi = mean_ci(out)
-    block.update(ci95=None, delta_rel=0.0, value_ci95=[lo, hi])
-    if "extra" in block:
-        block["extra"] = {k: v["value"] for k, v in block["extra"].items()}
-    return block
-
-
-def measure_model(args: argparse.Namespace, cfg: ModelConfig, splits: Any) -> dict[str, Any]:
-    """Load, evaluate and time the model: outcomes, latency, size and weight storage."""
-    from runner.core import registry
-    from runner.core.onnx_utils import baseline_onnx, model_size
-    from runner.job import evaluate, measure
-    from runner.targets import make_session
-
-    target = TargetConfig(name="cpu", provider=args.provider, threads=args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = registry.get("model", cfg.name)(cfg, splits, Path(tmp))
-        path = baseline_onnx(model, Path(tmp) / "model.onnx")
-        session = make_session(path, target)
-        t0 = time.perf_counter()
-        out = evaluate.outcomes(args.task, evaluate.predict(session, splits.x_val), splits.y_val)
-        eval_s = time.perf_counter() - t0
-        sample = np.ascontiguousarray(splits.x_val[: args.batch])
-        lat = LatencyConfig(args.warmup, args.min_runs, args.min_seconds, memory_probe=False)
-        (times,) = measure.time_models([measure.session_runner(session, sample)], lat)
-        precision, bits = weight_precision(path)
-        size = model_size(Path(args.model) if cfg.name == "onnx_file" else path)
-    return {
-        "fingerprint": model.fingerprint,
-        "outcomes": out,
-        "eval_s": round(eval_s, 3),
-        "latency": measure.latency_stats(times, args.batch, args.threads),
-        "precision": precision,
-        "weight_bits": {str(k): v for k, v in bits.items()},
-        "size_bytes": size,
-    }
-
-
-def record(args: argparse.Namespace, splits: Any, m: dict[str, Any]) -> dict[str, Any]:
-    """The result record (schema_version 1): the model is its own reference."""
-    from runner.core import record as results
-
-    key = [m["fingerprint"], splits.fingerprint(), args.task, args.provider, args.threads]
-    out = m["outcomes"]
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "run_key": hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16],
-        "status": "ok",
-        "reason": None,
-        "axes": {
-            "model": Path(args.model).name,
-            "dataset": Path(args.data).name,
-            "precision": m["precision"],
-            "method": "validate",
-            "target": args.provider,
-            "backend": "onnxruntime",
-        },
-        "task": args.task,
-        "metric": metric_block(args.task, out, splits.y_val),
-        "outcomes": summary(out),
-        "n_samples": int(len(out)),
-        "latency": m["latency"],
-        "speedup": 1.0,  # its own reference: delta 0, speedup and compression 1
-        "size_bytes": m["size_bytes"],
-        "compression": 1.0,
-        "quantized_fraction": None,
-        "peak_rss_bytes": None,
-        "timings": {"quantize_s": None, "eval_s": m["eval_s"], "total_s": None},
-        "env": results.environment(),
-        "artifact": str(Path(args.model).resolve()),
-        "outcomes_file": None,
-        "overrides": list(args.argv),
-        "details": {"weight_bits": m["weight_bits"]},
-    }
+    target = replace(cfg.target, provider=args.provider, threads=args.threads, batch=args.batch)
+    latency = replace(
+        cfg.latency,
+        warmup=args.warmup,
+        min_runs=args.min_runs,
+        min_seconds=args.min_seconds,
+        memory_probe=args.memory,
+    )
+    return replace(
+        cfg, model=model, dataset=data, target=target, latency=latency, cache_dir=str(cache_dir)
+    )
 
 
 def validate(args: argparse.Namespace) -> dict[str, Any]:
-    """Load, evaluate and time one model on all of the data; the result record."""
-    started = time.perf_counter()
-    mcfg, dcfg = configs(args)
-    splits, details = read_all(dcfg)
-    if not 1 <= args.batch <= len(splits.x_val):
-        raise ValueError(f"--batch {args.batch} must be between 1 and {len(splits.x_val)}")
-    m = measure_model(args, mcfg, splits)
-    rec = record(args, splits, m)
-    rec["details"].update(details)
-    if args.outcomes:  # baseline = candidate: runner.compare pairs two models' candidates
-        dst = Path(args.outcomes).resolve()
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(dst, baseline=m["outcomes"], candidate=m["outcomes"])
-        rec["outcomes_file"] = str(dst)
-    rec["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+    """The result record of one model on all of the data (ValueError: one-line input error)."""
+    from runner.job import pipeline
+
+    outcomes = Path(args.outcomes).resolve() if args.outcomes else None
+    if outcomes is not None and not outcomes.parent.is_dir():
+        raise ValueError(f"--outcomes {args.outcomes}: its folder does not exist; create it")
+    with tempfile.TemporaryDirectory(prefix="validate-") as tmp:  # no cache left behind
+        cfg = config(args, Path(tmp))
+        rec = pipeline.validate(cfg, list(args.argv), outcomes)
+    rec["axes"]["model"], rec["axes"]["dataset"] = Path(args.model).name, Path(args.data).name
+    rec["artifact"] = str(Path(args.model).resolve())
+    if cfg.dataset.name == "imagefolder":  # class i is the i-th folder: say which they were
+        from runner.datasets.imagefolder import class_files
+
+        rec["details"]["classes"] = class_files(cfg.dataset.path)[0]
     return rec
-
-
-def summary(out: np.ndarray) -> dict[str, float]:
-    """Per-sample outcomes in a few numbers (1/0 correctness, or absolute errors)."""
-    q = np.percentile(out, [50, 90])
-    return {
-        "mean": float(out.mean()),
-        "std": float(out.std()),
-        "min": float(out.min()),
-        "p50": float(q[0]),
-        "p90": float(q[1]),
-        "max": float(out.max()),
-    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -234,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
     a("--warmup", type=int, default=20)
     a("--min-runs", type=int, default=50)
     a("--min-seconds", type=float, default=2.0)
+    a("--memory", action="store_true", help="also measure peak memory (a fresh process)")
     a("--outcomes", help="also write the per-sample outcomes here (.npz), for runner.compare")
     return p
 
@@ -249,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(record, indent=2))
+    print(json.dumps(record, indent=2, default=str))
     return 0
 
 

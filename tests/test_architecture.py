@@ -139,6 +139,18 @@ def test_a_plug_in_never_imports_the_job_the_report_or_the_policy():
     assert bad == []
 
 
+def test_the_report_reads_records_only():
+    """report/ judges records: it imports core and itself, never a model runtime or the job."""
+    bad = [
+        f"{a} -> {b}"
+        for a, deps in graph().items()
+        if a.startswith("runner.report.")
+        for b in deps
+        if not b.startswith(("runner.core", "runner.report"))
+    ]
+    assert bad == []
+
+
 def test_at_most_twelve_modules_loose_at_the_top_and_none_too_long():
     loose = [p.name for p in RUNNER.glob("*.py")]
     assert len(loose) <= MAX_LOOSE, sorted(loose)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner import validate
-from tests.conftest import ROOT, assert_valid_record
+from tests.conftest import FAST, ROOT, assert_valid_record, cli
 from tests.userdata import digits_files, write_digit_pngs
 
 QUICK = ["--warmup", "2", "--min-runs", "5", "--min-seconds", "0.02"]
@@ -100,3 +100,34 @@ def test_validate_fails_with_one_line_and_exit_2(cache_dir, tmp_path, capsys, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and text in err[-1]
     assert len(err) == 1 and "Traceback" not in err[0]
+
+
+def test_validate_and_a_sweep_job_score_and_time_a_model_with_the_same_code(cache_dir, tmp_path):
+    """runner.validate is the pipeline's validate mode: on the same model and data (every
+    sample validation data in both), it gives python -m runner's metric on the same samples in
+    the same order, and records with the same metric and latency fields."""
+    import numpy as np
+
+    f = digits_files(cache_dir)
+    job_dir = tmp_path / "job"
+    done = cli(
+        "model=onnx_file", f"model.path={f['onnx']}", "dataset=imagefolder",
+        f"dataset.path={f['pngs']}", "dataset.train_fraction=0", "dataset.calib_fraction=0",
+        "precision=fp32", *FAST, f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={job_dir}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads((job_dir / "result.json").read_text())
+    args = ["--model", str(f["onnx"]), "--data", str(f["pngs"]), *QUICK]
+    done = cli(*args, "--outcomes", str(tmp_path / "v.npz"), cwd=tmp_path, module="runner.validate")
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(done.stdout)
+    for r in (job, rec):
+        assert_valid_record(r)
+    assert rec["metric"]["value"] == job["metric"]["baseline"] == job["metric"]["value"]
+    assert rec["metric"]["n_samples"] == job["metric"]["n_samples"] == 1797
+    with np.load(job_dir / job["outcomes_file"]) as a, np.load(tmp_path / "v.npz") as b:
+        assert np.array_equal(a["baseline"], b["baseline"])  # the same samples, in order
+    assert set(rec["metric"]) - {"value_ci95"} == set(job["metric"])
+    assert set(rec["latency"]) == set(job["baseline_latency"])
+    assert rec["latency"]["p50_ms"] > 0 and rec["latency"]["batch"] == 1

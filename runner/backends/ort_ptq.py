@@ -115,8 +115,11 @@ class OrtStaticInt8(Backend):
     def check(job: Job) -> str | None:
         import onnx
 
+        from runner.core.batches import rows
         from runner.core.lm_graph import PAST
 
+        if rows(job.splits.x_calib) == 0:
+            return "static INT8 needs calibration data: dataset.calib_fraction is 0"
         model = onnx.load(str(job.baseline_onnx), load_external_data=False)
         if any(i.name.startswith(PAST) for i in model.graph.input):
             return (
@@ -350,6 +353,8 @@ def _gptq(job: Job, model, block: int, exclude: list[str] | tuple = ()):
     from runner.core.onnx_utils import graph_inputs, input_batch
 
     x = job.splits.x_calib
+    if batches.rows(x) == 0:
+        raise ValueError("GPTQ needs calibration data: dataset.calib_fraction is 0; raise it")
     if job.cfg.model.task == "language_modeling":  # 256-token chunks in one batch: ORT's
         ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
         chunks = max(1, job.cfg.precision.gptq_tokens // 256)

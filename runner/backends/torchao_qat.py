@@ -27,6 +27,8 @@ class TorchaoQatInt8:
     def check(job: Job) -> str | None:
         if not hasattr(job.model.module, "parameters"):
             return "QAT needs a trainable torch model; this model source gives none"
+        if len(job.splits.x_train) == 0:
+            return "QAT needs training data: dataset.train_fraction is 0"
         import torch
 
         if isinstance(job.model.module, torch.jit.ScriptModule):

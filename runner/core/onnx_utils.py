@@ -251,3 +251,17 @@ def weighted_nodes(model) -> set[str]:
         )
 
     return {n.name for n in model.graph.node if len(n.input) > 1 and constant(n.input[1])}
+
+
+WIDTHS = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4"}
+
+
+def weight_precision(path: Path) -> tuple[str, dict[int, int]]:
+    """What a graph's weights are stored as ('fp32', 'int8', 'mixed', ...) and their elements
+    per bit width: how a model received as a file says its own precision."""
+    import onnx
+
+    bits = storage_bits(onnx.load(str(path)))
+    if len(bits) == 1:
+        return WIDTHS.get(next(iter(bits)), "other"), bits
+    return ("mixed" if bits else "unknown"), bits

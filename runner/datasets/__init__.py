@@ -36,11 +36,18 @@ class Splits:
 
 def split_indices(n: int, train: float, calib: float, seed: int) -> tuple[np.ndarray, ...]:
     """Shuffle 0..n-1 with a fixed seed and cut it into disjoint train/calib/val index sets."""
-    if not (0 < train < 1 and 0 < calib < 1 and train + calib < 1):
+    if not (0 <= train < 1 and 0 <= calib < 1 and train + calib < 1):
         raise ValueError(
-            f"dataset.train_fraction={train} and dataset.calib_fraction={calib} must be in (0, 1)"
+            f"dataset.train_fraction={train} and dataset.calib_fraction={calib} must be in [0, 1)"
             " and leave room for validation; fix them in the dataset config"
         )
     order = np.random.default_rng(seed).permutation(n)
     n_train, n_calib = int(n * train), int(n * calib)
     return order[:n_train], order[n_train : n_train + n_calib], order[n_train + n_calib :]
+
+
+def empty_split(cfg, *parts) -> bool:
+    """Whether a split the config asks for came out empty (train, calibration, validation):
+    a fraction of 0 asks for none (runner.validate: every sample is validation)."""
+    wanted = (cfg.train_fraction > 0, cfg.calib_fraction > 0, True)
+    return any(want and len(part) == 0 for want, part in zip(wanted, parts, strict=True))

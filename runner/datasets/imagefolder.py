@@ -18,7 +18,7 @@ import numpy as np
 
 from runner.core.config import Config, DatasetConfig
 from runner.core.registry import register
-from runner.datasets import Splits, split_indices
+from runner.datasets import Splits, empty_split, split_indices
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -135,7 +135,7 @@ def load(cfg: DatasetConfig) -> Splits:
     """The folder's images cut into train / calibration / validation like the bundled data."""
     x, y, classes = read(cfg)
     tr, ca, va = split_indices(len(x), cfg.train_fraction, cfg.calib_fraction, cfg.seed)
-    if min(len(tr), len(ca), len(va)) == 0:
+    if empty_split(cfg, tr, ca, va):
         raise ValueError(
             f"{cfg.path} holds {len(x)} images: too few for non-empty train / calibration / "
             "validation splits; add images or change dataset.train_fraction / calib_fraction"

@@ -19,7 +19,7 @@ import numpy as np
 
 from runner.core.config import Config, DatasetConfig
 from runner.core.registry import register
-from runner.datasets import Splits, split_indices
+from runner.datasets import Splits, empty_split, split_indices
 
 log = logging.getLogger(__name__)
 MAX_COLUMNS = 100_000  # a wider file is refused before it is parsed
@@ -139,7 +139,7 @@ def read(cfg: DatasetConfig, fmt: str = "csv") -> tuple[np.ndarray, np.ndarray, 
 def split(cfg: DatasetConfig, x: np.ndarray, y: np.ndarray, num_classes: int) -> Splits:
     """Rows cut into train / calibration / validation like the bundled data."""
     tr, ca, va = split_indices(len(x), cfg.train_fraction, cfg.calib_fraction, cfg.seed)
-    if min(len(tr), len(ca), len(va)) == 0:
+    if empty_split(cfg, tr, ca, va):
         raise ValueError(f"{cfg.path} holds {len(x)} rows: too few for three non-empty splits")
     return Splits(x[tr], y[tr], x[ca], x[va], y[va], num_classes=num_classes)
 

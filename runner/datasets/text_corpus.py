@@ -19,7 +19,7 @@ import numpy as np
 
 from runner.core.config import Config, DatasetConfig
 from runner.core.registry import register
-from runner.datasets import Splits, split_indices
+from runner.datasets import Splits, empty_split, split_indices
 
 log = logging.getLogger(__name__)
 UNITS = ("auto", "paragraph", "document")
@@ -114,7 +114,7 @@ def _document_splits(text: str | None, cfg: DatasetConfig) -> Splits:
     tr, ca, va = (
         np.array([p for i in sorted(part) for p in docs[i]], dtype=object) for part in idx
     )
-    if min(len(tr), len(ca), len(va)) == 0:
+    if empty_split(cfg, tr, ca, va):
         raise ValueError(
             f"the text corpus has {len(docs)} documents: too few for non-empty train / "
             "calibration / validation splits; use a longer file or change "

@@ -132,3 +132,29 @@ def compare(
         agree = float(np.mean(nearest_neighbours(outputs[0]) == nearest_neighbours(outputs[1])))
         block["extra"] = {"nn_agreement": {"value": agree, "baseline": 1.0}}
     return block
+
+
+def own_metric(task: str, out: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    """A model judged against itself (runner.validate): the metric block with delta 0, and
+    `value_ci95`, the interval of its own metric (mean of the per-sample outcomes)."""
+    from runner.core.stats import mean_ci
+
+    block = compare(task, out, out, y)
+    lo, hi = mean_ci(out)
+    block.update(ci95=None, delta_rel=0.0, value_ci95=[lo, hi])
+    if "extra" in block:
+        block["extra"] = {k: v["value"] for k, v in block["extra"].items()}
+    return block
+
+
+def outcome_summary(out: np.ndarray) -> dict[str, float]:
+    """Per-sample outcomes in a few numbers (1/0 correctness, or absolute errors)."""
+    q = np.percentile(out, [50, 90])
+    return {
+        "mean": float(out.mean()),
+        "std": float(out.std()),
+        "min": float(out.min()),
+        "p50": float(q[0]),
+        "p90": float(q[1]),
+        "max": float(out.max()),
+    }

@@ -131,6 +131,48 @@ def run(
     return record
 
 
+def validate(cfg: Config, overrides: list[str], outcomes_to: Path | None = None) -> dict:
+    """The job with no quantization (runner.validate): the model is loaded, scored on every
+    validation sample and timed by the code that makes a sweep's baseline (`baseline`), and
+    recorded as its own reference (delta 0, speedup and compression 1). ValueError with a
+    one-line message for bad input. `outcomes_to`: also save the per-sample outcomes there
+    (baseline = candidate), so runner.compare can pair two validated models."""
+    from runner.core.onnx_utils import weight_precision
+
+    started = time.perf_counter()
+    if bad := problems(cfg):
+        raise ValueError("; ".join(bad))
+    precheck(cfg)
+    record = new_record(cfg, overrides, {})
+    lat = cfg.latency
+    with placement.hold(lat.isolation, cfg.target.threads, lat.lock_dir):
+        splits, model, base = load(cfg)
+        latency = dict(base.info["latency"] or {}) or None
+        placement.mark(latency)
+    precision, bits = weight_precision(base.onnx_path)
+    record["axes"].update(precision=precision, method="validate", backend="onnxruntime")
+    out = base.outcomes
+    record.update(
+        status="ok",
+        reason=None,
+        metric=evaluate.own_metric(cfg.model.task, out, splits.y_val),
+        outcomes=evaluate.outcome_summary(out),
+        n_samples=int(len(out)),
+        latency=latency,
+        speedup=1.0,
+        size_bytes=base.info["size_bytes"],
+        compression=1.0,
+        peak_rss_bytes=base.info.get("peak_rss_bytes"),
+        details={"weight_bits": {str(k): v for k, v in bits.items()}},
+    )
+    record["splits"] = {"train": 0, "calibration": 0, "validation": batches.rows(splits.x_val)}
+    if outcomes_to is not None:
+        np.savez(outcomes_to, baseline=out, candidate=out)
+        record["outcomes_file"] = str(outcomes_to)
+    record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+    return record
+
+
 def failure_reason(exc: BaseException) -> str:
     """The recorded reason: an input error's own message (it names the problem and the fix),
     otherwise the exception's type and message, pointing at the traceback in job.log."""
