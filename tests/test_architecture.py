@@ -58,8 +58,8 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
         for t in targets:
             while t and t not in known:  # `from runner.x import func` names module runner.x
                 t = t.rpartition(".")[0]
-            if t and t != name and t.startswith("runner"):
-                found.add(t)
+            if t and t != name and t.startswith("runner."):  # not the bare package root:
+                found.add(t)  # its __init__ only exports the API lazily
     return found
 
 
