@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP ?= precision=fp32,fp16,int8,int4 method=ptq,qat
 
-.PHONY: sweep test lint format clean mutate
+.PHONY: sweep test lint format docs clean mutate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link or anchor, or a
+# page missing from the nav, fails the build. NO_MKDOCS_2_WARNING hides Material's start-up
+# banner about its successor (not a build warning).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf outputs/runs outputs/sweeps outputs/cache
