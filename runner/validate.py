@@ -121,6 +121,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# The config keys an error may name, as this command's flags (its user never typed the keys).
+FLAGS = {
+    "model.path": "--model",
+    "dataset.path": "--data",
+    "model.arch": "--arch",
+    "model.trust_pickle=true": "--trust-pickle",
+    "model.trust_pickle": "--trust-pickle",
+    "dataset.image_size": "--image-size",
+    "dataset.grayscale=true": "--grayscale",
+    "dataset.grayscale=false": "--rgb",
+    "dataset.grayscale": "--grayscale/--rgb",
+    "dataset.label_column": "--label-column",
+    "dataset.feature_columns": "--features",
+    "target.batch": "--batch",
+}
+
+
+def as_flags(message: str) -> str:
+    """An error message with the config keys it names written as this command's flags."""
+    for key, flag in FLAGS.items():
+        message = message.replace(f"{key}=", f"{flag} ").replace(key, flag)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the record as JSON; exit 2 with a one-line error on bad input."""
     argv = sys.argv[1:] if argv is None else argv
@@ -130,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         record = validate(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {as_flags(str(exc))}", file=sys.stderr)
         return 2
     print(json.dumps(record, indent=2, default=str))
     return 0

@@ -121,12 +121,11 @@ def test_a_segfaulting_job_fails_alone_and_the_sweep_ends_with_a_summary(tmp_pat
 
 
 def _one_line_failure(done: subprocess.CompletedProcess, words: str) -> None:
-    """The run failed, said why in one line with the words, and printed no traceback."""
-    console = done.stdout + done.stderr
-    assert done.returncode == 1, console[-3000:]
-    assert "Traceback" not in console
-    (line,) = [x for x in console.splitlines() if words in x]
-    assert "FAILED - " in line
+    """The run was refused before any job: one line on stderr with the words, exit 2, no
+    traceback, nothing else printed."""
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and words in line and done.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -170,8 +169,9 @@ def test_a_sweep_whose_every_job_fails_exits_1_and_recommends_nothing(tmp_path):
 @pytest.mark.slow
 def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, tmp_path):
     """A 1x32x32 grayscale ONNX classifier with external weights and 450 PNGs: only the paths,
-    precisions and method are given; channels and size come from the model, and the 45-image
-    calibration split is used whole, with a warning."""
+    precisions and method are given; channels and size come from the model; QAT cannot train
+    an ONNX file, so there is no QAT share and 405 images are validation; the 45-image
+    calibration split is used whole, with a warning; the summary names each model file."""
     model = upscaled_onnx(cache_dir, tmp_path / "user" / "model.onnx")
     assert (tmp_path / "user" / "model.onnx.data").stat().st_size > 1e6
     data = write_digit_pngs(tmp_path / "pngs", limit=45, upscale=4)
@@ -186,11 +186,19 @@ def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, t
                sweep.glob("*/result.json")))}  # fmt: skip
     assert {p: r["status"] for p, r in records.items()} == {"fp32": "ok", "int8": "ok"}
     int8 = records["int8"]
-    assert int8["metric"]["n_samples"] == 135 and int8["metric"]["baseline"] > 0.9
+    assert int8["metric"]["n_samples"] == 405 and int8["metric"]["baseline"] > 0.9
+    assert int8["splits"] == {"train": 0, "calibration": 45, "validation": 405}
     assert abs(int8["metric"]["delta_abs"]) <= 0.03
     assert "all 45 samples" in int8["details"]["warnings"][0]
     summary = (sweep / "summary.md").read_text()
-    assert "verdicts rest on 135 validation samples" in summary
+    assert "verdicts rest on 405 validation samples" in summary
+    assert "there is no QAT training split" in summary
+    job8 = next(sweep.glob("*_int8_*"))
+    assert f"Model file: {job8.name}/{int8['artifact']}" in summary
+    assert (job8 / int8["artifact"]).is_file() and int8["artifact"] == "model.onnx"
+    fp32 = Path(records["fp32"]["artifact"])  # the cached baseline: no copy in the job folder
+    assert fp32.is_absolute() and fp32.is_file() and str(cache_dir) in str(fp32)
+    assert not list(next(sweep.glob("*_fp32_*")).glob("*.onnx"))
     # The recommendation re-runs with its own Re-run line: the paths travel on the command
     # line, not in the recipe (which names no file it does not ship).
     recipe = (sweep / "recommended.yaml").read_text()
@@ -202,3 +210,35 @@ def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, t
                 cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, (again.stdout + again.stderr)[-2000:]
     assert json.loads((tmp_path / "r" / "result.json").read_text())["status"] == "ok"
+
+
+def test_qat_of_an_onnx_file_in_a_single_run_exits_2_with_the_reason(cache_dir, tmp_path):
+    model = digits_files(cache_dir)["onnx"]
+    args = ["model=onnx_file", f"model.path={model}", "precision=int8", "method=qat"]
+    done = cli(*args, *FAST, f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path / 'r'}",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, (done.stdout + done.stderr)[-2000:]
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: QAT needs a trainable torch model")
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["status"] == "skipped"
+
+
+def test_a_sweep_over_a_missing_model_launches_no_job(tmp_path):
+    missing = tmp_path / "nope.onnx"
+    done = cli("-m", "model=onnx_file", f"model.path={missing}", "precision=fp32,int8",
+               f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line == f"error: model.path={missing} does not exist; point model.path at an .onnx file"
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_single_run_prints_where_its_record_and_model_are(cache_dir, tmp_path):
+    done = cli("precision=int8", *FAST, f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path}",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2:] == [
+        f"result: {tmp_path / 'result.json'}",
+        f"model:  {tmp_path / 'model.onnx'}",
+    ]

@@ -78,7 +78,7 @@ def test_validate_regression_on_a_csv(tmp_path, capsys):
     [
         ("empty", "has no class folders"),
         ("mismatch", "outputs 10 values per sample but the data has 2 classes"),
-        ("nomodel", "does not exist; point model.path at an .onnx file"),
+        ("nomodel", "missing.onnx does not exist; point --model at an .onnx file"),
         ("text", "is not a valid ONNX model"),
         ("truncated", "is not a valid ONNX model"),
     ],

@@ -15,15 +15,14 @@ log = logging.getLogger(__name__)
 
 @register("backend", "ort_fp32")
 class OrtFp32(Backend):
-    """The exported FP32 model, unchanged: the baseline as a candidate row."""
+    """The exported FP32 model, unchanged: the baseline as a candidate row. Its artifact is the
+    cached baseline itself (a job folder holds no copy: a language model's is 540 MB)."""
 
     precision, method = "fp32", "ptq"
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        from runner.core.onnx_utils import copy_model
-
-        return copy_model(job.baseline_onnx, job.out_dir / "model.onnx")
+        return Path(job.baseline_onnx)
 
 
 @register("backend", "ort_fp16")

@@ -20,12 +20,17 @@ def refused(overrides: list[str]) -> str | None:
         )
     if bad := [o for o in overrides if "=" not in o]:
         return f"{bad[0]!r} is not an override: write group=option or key=value"
-    return unknown_additions(overrides)
+    from runner.core.overrides import problem
+
+    return unknown_additions(overrides) or problem(overrides, [CONF])
 
 
-def compose(overrides: list[str]) -> tuple[Any, dict[str, str]]:
-    """(typed Config, group choices) of conf/config.yaml with `overrides`; a ValueError with
-    Hydra's one-line reason when an option or key does not exist."""
+def compose(
+    overrides: list[str], config_dir: Path | None = None, config_name: str = "config"
+) -> tuple[Any, dict[str, str]]:
+    """(typed Config, group choices) of conf/config.yaml (or of a recipe: `config_dir` and
+    `config_name`, over conf/) with `overrides`; a ValueError with Hydra's one-line reason
+    when an option or key does not exist."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -37,9 +42,12 @@ def compose(overrides: list[str]) -> tuple[Any, dict[str, str]]:
 
     register_configs()
     GlobalHydra.instance().clear()
+    over = list(overrides)
+    if config_dir is not None:  # as --config-dir does: the recipe's folder first, then conf/
+        over.append(f"hydra.searchpath=[file://{CONF}]")
     try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
+        with initialize_config_dir(config_dir=str(config_dir or CONF), version_base="1.3"):
+            cfg = hydra_compose(config_name, overrides=over, return_hydra_config=True)
         choices = {
             k: str(v)
             for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()

@@ -293,6 +293,11 @@ def problems(cfg: Config) -> list[str]:
         )
     if cfg.model.prompt_tokens < 1 or cfg.model.new_tokens < 1:
         out.append("model.prompt_tokens and model.new_tokens must be at least 1")
+    elif cfg.model.task == "language_modeling" and cfg.model.prompt_tokens >= cfg.model.window:
+        out.append(
+            f"model.prompt_tokens={cfg.model.prompt_tokens} must be below model.window="
+            f"{cfg.model.window} (the prompt is cut from the first evaluation window); lower it"
+        )
     if cfg.latency.session_runs < 2:
         out.append(
             f"latency.session_runs={cfg.latency.session_runs} must be at least 2 (the speed "

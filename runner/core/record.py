@@ -65,6 +65,15 @@ def read(path: Path) -> dict[str, Any]:
     return rec
 
 
+def artifact_path(record: dict[str, Any], job_dir: Path) -> Path | None:
+    """The candidate model file a record names: beside the record (its job folder), or the
+    cached baseline itself for the FP32 row (an absolute path)."""
+    name = record.get("artifact")
+    if not isinstance(name, str) or not name:
+        return None
+    return Path(name) if Path(name).is_absolute() else Path(job_dir) / name
+
+
 def _jsonable(obj: Any) -> Any:
     """numpy scalars and paths as plain JSON values."""
     if hasattr(obj, "item"):

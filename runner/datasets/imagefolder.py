@@ -45,6 +45,11 @@ def class_files(root: str | None) -> tuple[list[str], list[list[Path]]]:
     if not root:
         raise ValueError("dataset.path is not set; point it at a folder with one folder per class")
     path = Path(root).expanduser()
+    if path.is_file():
+        raise ValueError(
+            f"dataset.path={root} is a file, not a folder: an image folder holds one sub-folder "
+            "of images per class (for a table use dataset=csv or dataset=jsonl)"
+        )
     if not path.is_dir():
         raise ValueError(
             f"dataset.path={root} does not exist or is not a folder; point it at a folder "

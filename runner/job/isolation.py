@@ -44,8 +44,15 @@ def write_traceback(job_dir: Path, exc: BaseException) -> Path:
 
 def _child(fn: Callable, args: tuple, job_dir: str, conn: Any) -> None:
     """Child entry point: log like the parent, run `fn(*args)`, send back (status, value)."""
+    from runner.core.console import filter_console, route_library_output
+
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout, force=True)
-    logging.getLogger().addHandler(logging.FileHandler(Path(job_dir) / "job.log"))
+    for handler in logging.getLogger().handlers:
+        filter_console(handler)  # the console: the job's own lines; job.log: everything
+    file = logging.FileHandler(Path(job_dir) / "job.log")
+    file.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(file)
+    route_library_output()
     try:
         conn.send(("ok", fn(*args)))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent

@@ -30,7 +30,10 @@ def window_scores(session: Any, x: dict[str, np.ndarray], progress: bool = True)
 
     graph, ids = KVGraph(session), x["input_ids"]
     out = np.zeros((len(ids), ids.shape[1] - 1, 2), np.float32)
-    for w in tqdm(range(len(ids)), desc="perplexity windows", disable=not progress, leave=False):
+    bar = tqdm(
+        range(len(ids)), desc="perplexity windows", leave=False, disable=None if progress else True
+    )
+    for w in bar:  # disable=None: a bar on a terminal only, never mixed into a captured log
         logits, _ = graph.step(ids[w : w + 1], graph.empty())
         nll, top = log_softmax_pick(logits[0, :-1], ids[w, 1:])
         out[w, :, 0], out[w, :, 1] = nll, top

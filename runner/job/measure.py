@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 import time
@@ -126,9 +127,13 @@ def peak_rss(model: Path, target: TargetConfig, sample) -> int | None:
 
     A separate process, because the sweep's own process holds torch, earlier models and caches.
     """
+    import tempfile
+
     from runner.core import batches
 
-    sample_path = Path(model).with_name("memprobe_input.npz")
+    fd, name = tempfile.mkstemp(prefix="memprobe-", suffix=".npz")  # never beside the model:
+    os.close(fd)  # that may be the shared baseline cache
+    sample_path = Path(name)
     batches.save(sample_path, sample)
     cmd = [
         sys.executable,

@@ -20,6 +20,7 @@ from runner import backends
 from runner.core import batches, registry
 from runner.core import record as results
 from runner.core.config import Config, problems
+from runner.core.console import quiet_console
 from runner.core.lm_graph import is_kv_graph
 from runner.core.onnx_utils import baseline_onnx, model_size
 from runner.job import cache, evaluate, isolation, measure, placement, timing
@@ -99,6 +100,7 @@ def run(
     started = time.perf_counter()
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
+    quiet_console()  # library notices to the log file; the console keeps the job's own lines
     previous = _previous_ok(cfg, job_dir)
     if previous is not None:
         log.info(
@@ -142,7 +144,6 @@ def validate(cfg: Config, overrides: list[str], outcomes_to: Path | None = None)
     started = time.perf_counter()
     if bad := problems(cfg):
         raise ValueError("; ".join(bad))
-    precheck(cfg)
     record = new_record(cfg, overrides, {})
     lat = cfg.latency
     with placement.hold(lat.isolation, cfg.target.threads, lat.lock_dir):
@@ -227,7 +228,6 @@ def _run(cfg: Config, job_dir: Path, record: dict[str, Any], job_num: int | None
     The target and backend are checked first; the rest runs where `placement` puts the job
     (on cores of its own, or with its timing in the machine's serial queue).
     """
-    precheck(cfg)
     target = implementation(cfg.target)
     why = target.unavailable(cfg.target)
     if why:
@@ -279,13 +279,18 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
     np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
     record["outcomes_file"] = results.OUTCOMES_FILE
     timing.measure_candidate(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
+    if Path(artifact).resolve().parent != Path(job_dir).resolve():  # the baseline itself
+        record["artifact"] = str(Path(artifact).resolve())
     return record
 
 
 def load(cfg: Config) -> tuple[Any, Any, cache.Baseline]:
-    """The job's data splits, FP32 model and cached baseline (what every candidate shares)."""
+    """The job's data splits, FP32 model and cached baseline (what every candidate shares),
+    after the model's and the data's own checks (which may settle data settings: an ONNX
+    model's image size, no QAT share for a model QAT cannot train)."""
     import torch
 
+    precheck(cfg)
     torch.set_num_threads(cfg.torch_threads)
     splits = registry.get("dataset", cfg.dataset.name)(cfg.dataset)
     model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))

@@ -54,6 +54,18 @@ def existing_file(path: str | None, what: str) -> Path:
     return p
 
 
+def untrainable(cfg: Any, why: str) -> None:
+    """A model QAT cannot train: the data gets no QAT training share (calibration and
+    validation share it), so the verdicts rest on as many samples as the data allows."""
+    if cfg.dataset.train_fraction > 0:
+        log.info(
+            "data: no QAT training split (%s): dataset.train_fraction %g -> 0, validation gets it",
+            why,
+            cfg.dataset.train_fraction,
+        )
+        cfg.dataset.train_fraction = 0.0
+
+
 def check_output_width(width: int, task: str, num_classes: int, source: str) -> None:
     """The model's output width must be the number of classes (1 for regression)."""
     want = 1 if task == "regression" else num_classes

@@ -58,6 +58,10 @@ def encoder_from_dir(model_dir: Path, max_length: int) -> tuple[Any, Any]:
     import numpy as np
     from transformers import AutoModel, AutoTokenizer
 
+    from runner.core.console import route_library_output
+
+    route_library_output()  # transformers' notices: the job's log, not the console
+
     tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     module = mean_pooled(AutoModel.from_pretrained(model_dir, local_files_only=True))
 

@@ -23,6 +23,7 @@ from runner.models import (
     existing_file,
     file_sha256,
     first_line,
+    untrainable,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def precheck(cfg: Config) -> None:
     """The file exists and is ONNX, before any data loads; an image model's input shape
     fills in the image folder's unset size and channels."""
     model = read_onnx(existing_file(cfg.model.path, WHAT))
+    untrainable(cfg, "an ONNX file has no torch module to fine-tune")
     if cfg.dataset.name == "imagefolder":
         chose = fill_image_settings(cfg.dataset, image_input(model))
         if chose:

@@ -28,6 +28,7 @@ from runner.models import (
     file_sha256,
     first_line,
     torch_output_width,
+    untrainable,
 )
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def precheck(cfg: Config) -> None:
         head = f.read(2)
     if src.suffix != ".safetensors" and not zipfile.is_zipfile(src) and head[:1] != b"\x80":
         raise ValueError(f"{src} is not a torch checkpoint (neither a torch.save zip nor a pickle)")
+    if is_torchscript(src):
+        untrainable(cfg, "QAT cannot trace a TorchScript file")
 
 
 @register("model", "torch_file")

@@ -57,11 +57,15 @@ def metric_limits(values: np.ndarray, err: np.ndarray, name: str) -> tuple[float
     span = max(hi - lo, 0.02 * max(abs(hi), abs(lo)), 1e-6)
     mid, half = (lo + hi) / 2, span * 0.54
     low_bound, high_bound = BOUNDS.get(name, (-np.inf, np.inf))
-    return max(mid - half, low_bound), min(mid + half, high_bound)
+    # the margin stops at the natural range; an interval that reaches past it is never cut
+    return max(mid - half, min(low_bound, lo)), min(mid + half, max(high_bound, hi))
 
 
-def _panel(ax: Any, g: pd.DataFrame, cost: str, xlabel: str, styles: dict) -> None:
-    """One scatter of metric vs cost with error bars; the Pareto front joins front points."""
+def _panel(
+    ax: Any, g: pd.DataFrame, cost: str, xlabel: str, styles: dict, recommended: set
+) -> None:
+    """One scatter of metric vs cost with error bars; the Pareto front joins front points; a
+    ring marks the recommended point."""
     g = g[np.isfinite(g[cost]) & np.isfinite(g.metric)]
     if not len(g):
         ax.text(0.5, 0.5, f"no {xlabel} measured", ha="center", transform=ax.transAxes)
@@ -76,6 +80,10 @@ def _panel(ax: Any, g: pd.DataFrame, cost: str, xlabel: str, styles: dict) -> No
                     xerr=None if xerr is None else xerr[:, i : i + 1], color=color,
                     marker="*" if big else marker, ms=14 if big else 7, capsize=3, ls="none",
                     label=f"#{r.row} {r.precision}/{r.method} ({r.verdict})")  # fmt: skip
+    chosen = g[g.index.isin(recommended)]
+    if len(chosen):
+        ax.scatter(chosen[cost], chosen.metric, s=420, facecolors="none", edgecolors="black",
+                   linewidths=2, label="recommended", zorder=5)  # fmt: skip
     front = g[g[f"pareto_{cost}"].astype(bool)].sort_values(cost)
     if len(front) > 1:
         ax.step(front[cost], front.metric, where="post", color="tab:green", lw=1.2, alpha=0.8,
@@ -87,13 +95,14 @@ def _panel(ax: Any, g: pd.DataFrame, cost: str, xlabel: str, styles: dict) -> No
     ax.grid(alpha=0.3)
 
 
-def plot_pareto(df: pd.DataFrame, path: Path) -> Path:
-    """Write pareto.png: per (model, dataset, target) group, metric vs latency, size, memory."""
-    pareto_figure(df).savefig(path, dpi=100)
+def plot_pareto(df: pd.DataFrame, path: Path, recommended: Any = ()) -> Path:
+    """Write pareto.png: per (model, dataset, target) group, metric vs latency, size, memory;
+    `recommended`: the table rows (index) recommended, ringed."""
+    pareto_figure(df, recommended).savefig(path, dpi=100)
     return path
 
 
-def pareto_figure(df: pd.DataFrame) -> Any:
+def pareto_figure(df: pd.DataFrame, recommended: Any = ()) -> Any:
     """The figure of plot_pareto: a row of panels per group, a legend naming every point."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 
@@ -106,7 +115,7 @@ def pareto_figure(df: pd.DataFrame) -> Any:
     for (keys, g), row in zip(groups, axs, strict=False):
         styles = {idx: (cmap[i % 10], MARKERS[i % len(MARKERS)]) for i, idx in enumerate(g.index)}
         for ax, (cost, label) in zip(row, PANELS, strict=True):
-            _panel(ax, g, cost, label, styles)
+            _panel(ax, g, cost, label, styles, set(recommended))
         row[0].set_title(" / ".join(keys), loc="left")
         named: dict[str, Any] = {}  # every point once, and the front line if any panel has one
         for ax in row:

@@ -121,7 +121,13 @@ def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None
     if not isinstance(name, str) or not Path(name).name or Path(name).name.startswith("."):
         return None
     if Path(name).name != name:  # no path in a record is followed: its file name only
-        log.warning("outcomes_file %r of %s: only its file name is read, beside it", name, path)
+        if Path(name).parent != path.parent:
+            log.warning(
+                "outcomes_file %r of %s is not beside the record: only a file of that name "
+                "beside it is read",
+                name,
+                path,
+            )
         name = Path(name).name
     if (path.parent / name).is_symlink() or not (path.parent / name).is_file():
         return None

@@ -62,6 +62,7 @@ class Recommendation:
     group: dict[str, str]
     record: dict[str, Any]
     why: str
+    row: Any = None  # the table's index of the recommended row (None: a made-up baseline)
 
 
 @dataclass
@@ -96,6 +97,30 @@ def variant(rec: dict) -> str:
     return " ".join(out) or "-"
 
 
+def model_label(rec: dict) -> str:
+    """The model as the table names it: a file-based source with its file (onnx_file:m.onnx),
+    so a user's own model is recognizable and two files never share a group."""
+    model = str(rec["axes"].get("model") or "-")
+    for o in rec.get("overrides") or []:
+        key, _, value = str(o).partition("=")
+        if key.lstrip("+~") == "model.path" and value:
+            return f"{model}:{Path(value.strip(chr(39) + chr(34))).name}"
+    return model
+
+
+def _artifact(path: Path, rec: dict) -> str:
+    """Where an ok job's model file is: relative to the sweep folder's parent when it lies
+    beside the record, else as recorded (the FP32 row's is the cached baseline)."""
+    from runner.core.record import artifact_path
+
+    found = artifact_path(rec, path.parent) if rec.get("status") == "ok" else None
+    if found is None:
+        return "-"
+    if Path(str(rec["artifact"])).is_absolute():  # the cached baseline, outside the sweep
+        return str(found)
+    return str(Path(path.parent.name) / found.name)
+
+
 def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, Any]:
     """One table row: axes, metric with Δ and its CI, speed, size, memory, verdict."""
     v = verdict(rec, th, sweep=sweep, outcomes=load_outcomes(path, rec))
@@ -110,6 +135,7 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
         gen = rec["baseline_generation"]  # FP32 against itself: its own figures
     return {
         **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
+        "model": model_label(rec), "artifact": _artifact(path, rec),
         "metric_name": m.get("name"), "higher_is_better": m.get("higher_is_better", True),
         "metric": value, "baseline_metric": base, "delta_abs": delta,
         "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
@@ -163,7 +189,7 @@ def _recommendation(
         return None
     best, why = recommend(group, objective)
     if best is not None:
-        return Recommendation(keys, records[best], why)
+        return Recommendation(keys, records[best], why, best)
     rec = records[group.index[0]]
     choices = {**(rec.get("choices") or {}), "precision": "fp32", "method": "ptq"}
     made_up = {"axes": {**rec["axes"], **choices}, "choices": choices,
@@ -246,7 +272,7 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
     for r in df.itertuples():
         warned = f" Warning: {esc(r.warnings)}." if r.warnings else ""
         line = f"- #{r.row} {esc(r.precision)}/{esc(r.method)} [{r.verdict}]: {esc(r.reason)}"
-        line += warned
+        line += warned + (f" Model file: {esc(r.artifact)}." if r.artifact != "-" else "")
         out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     out += ["", f"{h}Recommendation"]
     for rec in s.recommendations:
@@ -283,10 +309,16 @@ def sample_notes(records: list[tuple[Path, dict]]) -> list[str]:
         if min(counts) < 0 or max(counts) > 10**12:
             continue  # not a count any real sweep holds: a crafted record
         share = val / max(1, val + calib + train)
+        held = (
+            f"the calibration ({calib}) and QAT training ({train}) splits are held apart"
+            if train
+            else f"the calibration split ({calib}) is held apart, and there is no QAT training "
+            "split (QAT cannot run for this model, so validation gets that share)"
+        )
         notes[group] = (
             f"{group}: verdicts rest on {n} validation {unit}, the validation split "
-            f"({share:.0%} of the data); the calibration ({calib}) and QAT training ({train}) "
-            "splits are held apart, so no candidate is judged on data it was tuned on."
+            f"({share:.0%} of the data); {held}, so no candidate is judged on data it was "
+            "tuned on."
         )
     return list(notes.values())
 
@@ -317,7 +349,8 @@ def _write(s: Summary, th: Thresholds, objective: str) -> None:
     try:
         from runner.report.plots import plot_pareto
 
-        save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p))
+        chosen = [r.row for r in s.recommendations if r.row is not None]
+        save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p, chosen))
     except Exception as exc:  # a plotting failure must not lose the rest of the summary
         log.warning("could not draw pareto.png: %s", exc)
 

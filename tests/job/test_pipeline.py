@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from runner.core.record import artifact_path
 from tests.conftest import assert_valid_record
 
 COMBOS = [(p, m) for p in ("fp32", "fp16", "int8", "int4") for m in ("ptq", "qat")]
@@ -142,9 +143,9 @@ def test_int8_speedup_is_above_one_and_agrees_with_an_independent_timing(run_job
     slow = ["latency.warmup=20", "latency.min_runs=200", "latency.min_seconds=0.3"]
     base = run_job("precision=fp32", *slow, job_dir=tmp_path / "fp32")  # the baseline itself
     rec = run_job("precision=int8", *slow, job_dir=tmp_path / "int8")
-    mine = _own_speedup(
-        tmp_path / "fp32" / base["artifact"], tmp_path / "int8" / rec["artifact"], _val_inputs()[:1]
-    )
+    files = {j: artifact_path(r, tmp_path / j) for j, r in (("fp32", base), ("int8", rec))}
+    assert files["fp32"].is_absolute() and not list((tmp_path / "fp32").glob("*.onnx"))  # no copy
+    mine = _own_speedup(files["fp32"], files["int8"], _val_inputs()[:1])
     assert mine > 1.3, f"INT8 on digits at batch 1 is about 2.4x faster; timed here {mine:.2f}x"
     assert rec["speedup"] > 1.3
     # Generous: hosts are noisy; an inverted ratio (1/2.4 vs 2.4) is off by 5x, never within 1.6x.
@@ -154,7 +155,7 @@ def test_int8_speedup_is_above_one_and_agrees_with_an_independent_timing(run_job
     )
     assert base["speedup"] == pytest.approx(1.0, rel=0.25)  # the baseline against itself
     # the record's other ratios, against the files on disk
-    size, base_size = ((tmp_path / j / "model.onnx").stat().st_size for j in ("int8", "fp32"))
+    size, base_size = (files[j].stat().st_size for j in ("int8", "fp32"))
     assert (rec["size_bytes"], rec["baseline_size_bytes"]) == (size, base_size)
     assert rec["compression"] == pytest.approx(base_size / size) and rec["compression"] > 3
     assert rec["latency"]["batch"] == 1 and rec["latency"]["threads"] == 1

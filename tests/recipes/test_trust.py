@@ -31,8 +31,10 @@ from tests.userdata import TouchOnLoad
 
 
 def _sweep(root, **extra):
-    """A two-job sweep whose int8 record carries `extra` fields (schema or not)."""
-    write_job(root, "0_fp32", baseline_record())
+    """A two-job sweep whose int8 record carries `extra` fields (schema or not); the baseline
+    shares its model file (a sweep's jobs all name the same model.path)."""
+    paths = [o for o in extra.get("overrides", []) if o.startswith("model.path=")]
+    write_job(root, "0_fp32", {**baseline_record(), **({"overrides": paths} if paths else {})})
     write_job(root, "1_int8", {**make_record("int8", "ptq"), **extra})
     return root
 
@@ -114,7 +116,7 @@ def test_an_outcomes_file_outside_the_job_folder_is_not_read(tmp_path, caplog):
         (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": name}))
         with caplog.at_level(logging.WARNING, logger="runner.report.summary"):
             assert compare.load(job / "result.json")[1] is None
-        assert "only its file name is read, beside it" in caplog.text
+        assert "is not beside the record: only a file of that name beside it is read" in caplog.text
     (job / "result.json").write_text(json.dumps({**rec, "outcomes_file": str(job / "kept.npz")}))
     assert compare.load(job / "result.json")[1] is not None  # validate's absolute path, beside
     os.symlink(elsewhere, job / "link.npz")

@@ -70,16 +70,29 @@ def test_error_bars_are_the_records_metric_interval(table):
     assert slow == pytest.approx(base_p50 / row.speedup_ci_lo)
 
 
-def test_accuracy_axes_cover_the_data_but_never_pass_1(table):
+def test_accuracy_axes_cover_the_data_and_their_margin_stops_at_1(table):
     for ax in _axes(table):
         bottom, top = ax.get_ylim()
-        assert top <= 1.0
+        assert top <= 1.0  # no bar reaches past 1 here: the margin stops there
         assert bottom < table.metric.min() and top > table[table.status == "ok"].metric.max()
 
 
-def test_metric_limits_keep_natural_bounds_and_a_minimum_span():
+def test_metric_limits_keep_natural_bounds_and_a_minimum_span_but_never_cut_a_bar():
     err = np.zeros((2, 2))
     assert metric_limits(np.array([0.999, 1.0]), err, "accuracy")[1] == 1.0
     lo, hi = metric_limits(np.array([20.0, 20.0]), err, "perplexity")
     assert lo < 20.0 < hi and hi - lo >= 0.4  # equal values: no axis filled with noise
-    assert metric_limits(np.array([0.01]), np.array([[0.5], [0.0]]), "mae")[0] == 0.0
+    assert metric_limits(np.array([0.01]), np.array([[0.01], [0.0]]), "mae")[0] == 0.0
+    # an interval reaching past the natural range is shown whole
+    assert metric_limits(np.array([0.01]), np.array([[0.5], [0.0]]), "mae")[0] <= -0.49
+    assert metric_limits(np.array([0.995]), np.array([[0.0], [0.012]]), "accuracy")[1] >= 1.007
+
+
+def test_the_recommended_point_is_ringed_on_every_panel(table):
+    row = table.index[table.precision == "int8"][0]
+    for ax in [a for a in pareto_figure(table, [row]).axes if a.get_xlabel()]:
+        (ring,) = [c for c in ax.collections if c.get_label() == "recommended"]
+        cost = {"p50": "p50_ms", "siz": "size_mb", "pea": "peak_mem_mb"}[ax.get_xlabel()[:3]]
+        assert ring.get_offsets().tolist() == [[table.loc[row, cost], table.loc[row, "metric"]]]
+    assert not [c for a in pareto_figure(table).axes for c in a.collections
+                if c.get_label() == "recommended"]  # fmt: skip

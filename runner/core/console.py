@@ -1,0 +1,44 @@
+"""What a job shows on the console: its own progress lines, and a library's only when they are
+errors. Library notices (transformers' tokenizer notes, torch's tracer warnings, deprecations)
+go to the job's log file, where a reader who needs them finds them."""
+
+from __future__ import annotations
+
+import logging
+
+
+class ConsoleFilter(logging.Filter):
+    """Passes the runner's own records, and any other logger's from ERROR up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("runner") or record.levelno >= logging.ERROR
+
+
+def route_library_output() -> None:
+    """Python warnings and transformers' own console handler into logging (so the job's
+    console filter keeps them off the console and its log file keeps them). Safe to call
+    again; transformers is only touched once something imported it."""
+    import sys
+
+    logging.captureWarnings(True)
+    tl = sys.modules.get("transformers.utils.logging")
+    if tl is not None:
+        tl.disable_default_handler()
+        tl.enable_propagation()
+
+
+def filter_console(handler: logging.Handler) -> None:
+    """Give a console handler the job's filter (once)."""
+    if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
+        handler.addFilter(ConsoleFilter())
+
+
+def quiet_console() -> None:
+    """For a job in this process: the console handlers of the root logger (stdout / stderr
+    stream handlers, as Hydra sets them up) get the job's filter; library output is routed."""
+    import sys
+
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stdout, sys.stderr):
+            filter_console(handler)
+    route_library_output()
