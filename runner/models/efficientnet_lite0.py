@@ -69,7 +69,7 @@ def build(image_size: tuple[int, int], channels: int, num_classes: int, weights:
         stem.in_channels = 1
     net._fc = torch.nn.Linear(FEATURES, num_classes)
     fold_batch_norms(net.eval())
-    return net
+    return plain_network(net)
 
 
 def fold_batch_norms(net: Any) -> int:
@@ -96,16 +96,67 @@ def fold_batch_norms(net: Any) -> int:
     return len(pairs)
 
 
+def plain_conv(conv: Any) -> Any:
+    """The package's Conv2dStaticSamePadding (an nn.Conv2d subclass padding in its forward)
+    as its padding then a plain nn.Conv2d: the same numbers, in modules torchao's quantizer
+    recognizes (it left the subclass float)."""
+    import torch
+
+    plain = torch.nn.Conv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding=0,
+        dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+    )  # fmt: skip
+    plain.load_state_dict(conv.state_dict())
+    return torch.nn.Sequential(getattr(conv, "static_padding", torch.nn.Identity()), plain)
+
+
+def plain_network(net: Any) -> Any:
+    """The folded network rebuilt from plain modules, one ReLU6 per call site (the package
+    calls one shared ReLU6 module everywhere, which torchao's conv + ReLU6 patterns refuse).
+    The same computation: stem, MBConv blocks (residual where the package adds one), head,
+    average pool, linear."""
+    from torch import nn
+
+    def block(b: Any) -> nn.Module:
+        layers = [plain_conv(b._expand_conv), nn.ReLU6()] if hasattr(b, "_expand_conv") else []
+        layers += [plain_conv(b._depthwise_conv), nn.ReLU6(), plain_conv(b._project_conv)]
+        a = b._block_args
+        skip = a.id_skip and a.stride == 1 and a.input_filters == a.output_filters
+        return Residual(nn.Sequential(*layers)) if skip else nn.Sequential(*layers)
+
+    class Residual(nn.Module):
+        def __init__(self, body: nn.Module) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return self.body(x) + x
+
+    class Lite0(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(plain_conv(net._conv_stem), nn.ReLU6())
+            self.blocks = nn.Sequential(*[block(b) for b in net._blocks])
+            self.head = nn.Sequential(plain_conv(net._conv_head), nn.ReLU6())
+            self.fc = net._fc
+
+        def features(self, x):
+            return self.head(self.blocks(self.stem(x))).mean((2, 3))
+
+        def forward(self, x):
+            return self.fc(self.features(x))
+
+    return Lite0().eval()
+
+
 def features(net: Any, x: np.ndarray, batch: int = 64) -> Any:
     """The frozen backbone's pooled features of `x` (eval mode, no gradients)."""
     import torch
 
-    out = []
     with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            f = net.extract_features(torch.as_tensor(x[i : i + batch]))
-            out.append(net._avg_pooling(f).flatten(1))
-    return torch.cat(out)
+        return torch.cat(
+            [net.features(torch.as_tensor(x[i : i + batch])) for i in range(0, len(x), batch)]
+        )
 
 
 def fine_tune_head(net: Any, cfg: ModelConfig, splits: Splits, path: Path) -> None:
@@ -169,14 +220,14 @@ def load(cfg: ModelConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     path = head_path(cfg, splits, backbone_sha, cache_dir)
     if path.exists():
         try:  # weights only: no code from the cache; a corrupt file is refitted, not trusted
-            net._fc.load_state_dict(torch.load(path, weights_only=True))
+            net.fc.load_state_dict(torch.load(path, weights_only=True))
             log.info("model: cache hit %s", path.name)
         except Exception as exc:  # noqa: BLE001
             log.warning("model: cached head %s is unreadable (%s); refitting", path, exc)
             fine_tune_head(net, cfg, splits, path)
     else:
         fine_tune_head(net, cfg, splits, path)
-    net._fc.load_state_dict(torch.load(path, weights_only=True))
+    net.fc.load_state_dict(torch.load(path, weights_only=True))
     example = torch.as_tensor(splits.x_val[:2])
     return LoadedModel(
         module=net.eval(), example_input=example, fingerprint=backbone_sha + file_sha256(path)[:16]
