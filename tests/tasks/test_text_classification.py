@@ -54,8 +54,8 @@ def sentiment(tmp_path_factory):
     model.train()
     for _ in range(15):
         for i in range(0, len(y), 32):
-            out = model(input_ids=enc["input_ids"][i : i + 32],
-                        attention_mask=enc["attention_mask"][i : i + 32], labels=y[i : i + 32])  # fmt: skip
+            part = {k: enc[k][i : i + 32] for k in ("input_ids", "attention_mask")}
+            out = model(**part, labels=y[i : i + 32])
             opt.zero_grad()
             out.loss.backward()
             opt.step()
