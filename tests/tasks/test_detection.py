@@ -250,3 +250,10 @@ def test_a_detection_sweep_runs_end_to_end(run_job, tmp_path, layout):
     assert recs["int8"]["axes"]["backend"] == "ort_static_qdq"
     assert q["baseline"] == pytest.approx(want[0], abs=1e-6) and 0 <= q["value"] <= 1
     assert q["ci95"][0] <= q["ci95"][1]
+
+
+def test_yolov5_scores_are_objectness_times_class_score():
+    raw = np.zeros((8, 5 + 2))
+    raw[0] = [20, 20, 10, 10, 0.5, 0.8, 0.1]  # score 0.4 for class 0, 0.05 for class 1
+    got = D.decode(raw)
+    np.testing.assert_allclose(got[:, 4:], [[0.4, 0], [0.05, 1]], atol=1e-6)
