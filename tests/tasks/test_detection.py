@@ -257,3 +257,21 @@ def test_yolov5_scores_are_objectness_times_class_score():
     raw[0] = [20, 20, 10, 10, 0.5, 0.8, 0.1]  # score 0.4 for class 0, 0.05 for class 1
     got = D.decode(raw)
     np.testing.assert_allclose(got[:, 4:], [[0.4, 0], [0.05, 1]], atol=1e-6)
+
+
+def test_the_pipeline_s_evaluate_hands_detection_to_its_task():
+    """evaluate.outcomes / compare / value: the calls the pipeline makes, whatever the task."""
+    from runner.job import evaluate
+
+    truth = [np.array([[c, x, y, w, h, 0] for c, x, y, w, h in t]).reshape(-1, 6) for t, _ in HAND]
+    raw = np.stack([code(d, "yolov5").reshape(N_ROWS, -1) for _, d in HAND])
+    raw[:, :, 4:] /= 255
+    y = np.empty(len(truth), dtype=object)
+    y[:] = truth
+    ev = evaluate.outcomes("detection", raw, y)
+    m = evaluate.compare("detection", ev, ev, y, outputs=(raw, raw))
+    assert (m["name"], m["value"], m["ci95"], m["n_samples"]) == ("mAP", pytest.approx(HAND_MAP),
+                                                                 [0.0, 0.0], 4)  # fmt: skip
+    assert evaluate.value("detection", ev) == pytest.approx(HAND_MAP)
+    with pytest.raises(ValueError, match="valid: .*detection.*text_classification"):
+        evaluate.outcomes("segmentation", raw, y)
