@@ -158,6 +158,36 @@ def tiny_detector(out: Path) -> tuple[Path, Path, Path]:
     return model, root / "img", root / "ann.json"
 
 
+GOOD = ["good", "great", "love", "excellent", "wonderful", "fine", "superb", "enjoyable"]
+BAD = ["bad", "awful", "hate", "terrible", "poor", "boring", "dull", "weak"]
+FILLER = [
+    "the",
+    "film",
+    "was",
+    "and",
+    "plot",
+    "actors",
+    "it",
+    "story",
+    "very",
+    "a",
+    "movie",
+    "but",
+    "this",
+    "of",
+]
+
+
+def reviews(n: int, rng) -> list[tuple[str, str]]:
+    """Synthetic reviews: 8 filler words and 2 words of the review's sentiment, shuffled."""
+    out = []
+    for i in range(n):
+        words = list(rng.choice(FILLER, 8)) + list(rng.choice(GOOD if i % 2 else BAD, 2))
+        rng.shuffle(words)
+        out.append((" ".join(words), "positive" if i % 2 else "negative"))
+    return out
+
+
 def sentiment_model(out: Path) -> tuple[Path, Path]:
     """(save_pretrained folder, reviews.jsonl): a 2-layer BERT (hidden 64) trained here to
     tell synthetic positive from negative reviews (sentiment words among filler words)."""
@@ -167,36 +197,9 @@ def sentiment_model(out: Path) -> tuple[Path, Path]:
     root = out / "sentiment"
     if (root / "model" / "config.json").exists():
         return root / "model", root / "reviews.jsonl"
-    good = ["good", "great", "love", "excellent", "wonderful", "fine", "superb", "enjoyable"]
-    bad = ["bad", "awful", "hate", "terrible", "poor", "boring", "dull", "weak"]
-    filler = [
-        "the",
-        "film",
-        "was",
-        "and",
-        "plot",
-        "actors",
-        "it",
-        "story",
-        "very",
-        "a",
-        "movie",
-        "but",
-        "this",
-        "of",
-    ]
     rng = np.random.default_rng(0)
-
-    def reviews(n: int) -> list[tuple[str, str]]:
-        out = []
-        for i in range(n):
-            words = list(rng.choice(filler, 8)) + list(rng.choice(good if i % 2 else bad, 2))
-            rng.shuffle(words)
-            out.append((" ".join(words), "positive" if i % 2 else "negative"))
-        return out
-
     root.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *good, *bad, *filler]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *GOOD, *BAD, *FILLER]
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = BertTokenizer(str(root / "vocab.txt"))
     cfg = BertConfig(
@@ -206,7 +209,7 @@ def sentiment_model(out: Path) -> tuple[Path, Path]:
     )  # fmt: skip
     torch.manual_seed(0)
     model = BertForSequenceClassification(cfg)
-    data = reviews(600)
+    data = reviews(600, rng)
     enc = tok([t for t, _ in data], padding="max_length", max_length=16, return_tensors="pt")
     y = torch.tensor([cfg.label2id[lab] for _, lab in data])
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -220,7 +223,7 @@ def sentiment_model(out: Path) -> tuple[Path, Path]:
             opt.step()
     model.eval().save_pretrained(root / "model")
     tok.save_pretrained(root / "model")
-    lines = [json.dumps({"text": t, "label": lab}) for t, lab in reviews(1000)]
+    lines = [json.dumps({"text": t, "label": lab}) for t, lab in reviews(1000, rng)]
     (root / "reviews.jsonl").write_text("\n".join(lines) + "\n")
     return root / "model", root / "reviews.jsonl"
 

@@ -48,29 +48,16 @@ def _preprocessed(job: Job) -> Path:
     once for jobs that share `job.reuse` (a per-layer sensitivity pass)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from runner.core.onnx_utils import drop_weight_shapes
+
     if job.reuse is not None and "preprocessed" in job.reuse:
         return job.reuse["preprocessed"]
     pre = job.out_dir / "preprocessed.onnx"
     quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
-    _drop_weight_shapes(pre)
+    drop_weight_shapes(pre)
     if job.reuse is not None:
         job.reuse["preprocessed"] = pre
     return pre
-
-
-def _drop_weight_shapes(path: Path) -> None:
-    """Remove the shape entries (value_info) that torch's exporter writes for weights: the
-    dynamic quantizer transposes a Gemm's weight into a MatMul's and keeps the stale entry,
-    and ONNX shape inference then refuses the model (a text classifier's [2, 32] head)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    inits = {t.name for t in model.graph.initializer}
-    kept = [v for v in model.graph.value_info if v.name not in inits]
-    if len(kept) < len(model.graph.value_info):
-        del model.graph.value_info[:]
-        model.graph.value_info.extend(kept)
-        onnx.save(model, str(path), save_as_external_data=model.ByteSize() > 2**31 - 2**26)
 
 
 def _drop_preprocessed(job: Job, pre: Path) -> None:

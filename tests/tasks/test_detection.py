@@ -275,3 +275,43 @@ def test_the_pipeline_s_evaluate_hands_detection_to_its_task():
     assert evaluate.value("detection", ev) == pytest.approx(HAND_MAP)
     with pytest.raises(ValueError, match="valid: .*detection.*text_classification"):
         evaluate.outcomes("segmentation", raw, y)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["images"][0].update(file_name="../ann.json"), "is not a file in"),
+        (lambda m: m["annotations"][0].pop("bbox"), "missing a COCO field"),
+        (lambda m: m.pop("categories"), "lacks COCO's 'images', 'annotations' and 'categories'"),
+    ],
+)
+def test_a_bad_coco_file_fails_in_one_line(tmp_path, edit, message):
+    from runner.datasets import coco
+    from tests.conftest import typed
+
+    images, ann = coco_folder(tmp_path / "data", HAND, "yolov5")
+    meta = json.loads(ann.read_text())
+    edit(meta)
+    ann.write_text(json.dumps(meta))
+    cfg = typed("model=onnx_detector", f"dataset.path={images}", f"dataset.annotations={ann}",
+                f"dataset.image_size=[{SIDE},{SIDE}]")  # fmt: skip
+    with pytest.raises(ValueError, match=message) as exc:
+        coco.read(cfg.dataset)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_detector_for_other_classes_is_refused_naming_the_shapes(tmp_path, cache_dir):
+    from runner.core.registry import get
+    from tests.conftest import typed
+
+    model = tiny_detector(tmp_path / "det.onnx", "yolov5")  # 2 classes: [N, 7]
+    images, ann = coco_folder(tmp_path / "data", HAND, "yolov5")
+    meta = json.loads(ann.read_text())
+    meta["categories"].append({"id": 9})  # the data now has 3 categories
+    ann.write_text(json.dumps(meta))
+    cfg = typed("model=onnx_detector", f"model.path={model}", f"dataset.path={images}",
+                f"dataset.annotations={ann}", f"dataset.image_size=[{SIDE},{SIDE}]",
+                "dataset.grayscale=false", "dataset.calib_fraction=0.5")  # fmt: skip
+    splits = get("dataset", "coco")(cfg.dataset)
+    with pytest.raises(ValueError, match=r"outputs \[1, 8, 7\], but the data has 3 categories"):
+        get("model", "onnx_detector")(cfg.model, splits, cache_dir)
