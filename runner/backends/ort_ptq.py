@@ -47,10 +47,13 @@ def _preprocessed(job: Job) -> Path:
     once for jobs that share `job.reuse` (a per-layer sensitivity pass)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from runner.core.onnx_utils import drop_weight_shapes
+
     if job.reuse is not None and "preprocessed" in job.reuse:
         return job.reuse["preprocessed"]
     pre = job.out_dir / "preprocessed.onnx"
     quant_pre_process(str(job.baseline_onnx), str(pre), skip_symbolic_shape=True)
+    drop_weight_shapes(pre)
     if job.reuse is not None:
         job.reuse["preprocessed"] = pre
     return pre

@@ -42,46 +42,58 @@ class TorchaoQatInt8:
 
     @staticmethod
     def quantize(job: Job) -> Path:
-        import torch
-        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
-        from torchao.quantization.pt2e import (
-            move_exported_model_to_eval,
-            move_exported_model_to_train,
-        )
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+        from torchao.quantization.pt2e import move_exported_model_to_eval
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
         from runner.core.onnx_utils import export_onnx
-        from runner.core.train import TASK_LOSS, train_epochs
 
-        m = job.cfg.method
-        model = copy.deepcopy(job.model.module).train()
-        batch = torch.export.Dim("batch", min=1)
-        example = job.model.example_input
-        graph = torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
-        quantizer = xiq.X86InductorQuantizer()
-        quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=True))
-        prepared = prepare_qat_pt2e(graph, quantizer)
-        move_exported_model_to_train(prepared)
-        losses = train_epochs(
-            prepared,
-            job.splits.x_train,
-            job.splits.y_train,
-            epochs=m.qat_epochs,
-            lr=m.qat_lr,
-            batch=job.cfg.model.train_batch,
-            seed=job.cfg.seed,
-            desc="QAT",
-            loss=TASK_LOSS[job.cfg.model.task],
-        )
-        move_exported_model_to_eval(prepared)
+        prepared = fake_quant_fine_tune(job)
         converted = convert_pt2e(prepared)
         move_exported_model_to_eval(converted)
         for module in converted.modules():  # export in eval mode (GraphModule.eval() raises)
             module.training = False
-        job.details["qat"] = {
-            "epochs": m.qat_epochs,
-            "lr": m.qat_lr,
-            "loss": losses,
-            "quantizer": "X86InductorQuantizer",
-        }
-        return export_onnx(converted, example, job.out_dir / "model.onnx")
+        return export_onnx(converted, job.model.example_input, job.out_dir / "model.onnx")
+
+
+def fake_quant_fine_tune(job: Job):
+    """The FP32 model exported, prepared with X86InductorQuantizer's QAT recipe (per-channel
+    int8 weights, uint8 activations, fake-quantized) and fine-tuned for `method.qat_epochs`;
+    returns the prepared graph in eval mode (its parameters keep the module's names)."""
+    import torch
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e import (
+        move_exported_model_to_eval,
+        move_exported_model_to_train,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from runner.core.train import TASK_LOSS, train_epochs
+
+    m = job.cfg.method
+    model = copy.deepcopy(job.model.module).train()
+    batch = torch.export.Dim("batch", min=1)
+    example = job.model.example_input
+    graph = torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=True))
+    prepared = prepare_qat_pt2e(graph, quantizer)
+    move_exported_model_to_train(prepared)
+    losses = train_epochs(
+        prepared,
+        job.splits.x_train,
+        job.splits.y_train,
+        epochs=m.qat_epochs,
+        lr=m.qat_lr,
+        batch=job.cfg.model.train_batch,
+        seed=job.cfg.seed,
+        desc="QAT",
+        loss=TASK_LOSS[job.cfg.model.task],
+    )
+    move_exported_model_to_eval(prepared)
+    job.details["qat"] = {
+        "epochs": m.qat_epochs,
+        "lr": m.qat_lr,
+        "loss": losses,
+        "quantizer": "X86InductorQuantizer",
+    }
+    return prepared

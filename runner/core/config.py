@@ -18,7 +18,9 @@ class ModelConfig:
     """Where the FP32 model comes from and how the embedded one is trained."""
 
     name: str = MISSING
-    task: str = "classification"  # classification | regression | embedding | language_modeling
+    # classification | regression | embedding | language_modeling, or a registered task
+    # (runner/tasks: detection, text_classification)
+    task: str = "classification"
     channels: int = 64  # width of the embedded models (conv channels, MLP hidden units)
     train_epochs: int = 12
     train_lr: float = 2e-3
@@ -71,7 +73,9 @@ class DatasetConfig:
     label_column: str = "label"  # csv / jsonl
     feature_columns: list[str] | None = None  # csv / jsonl: null = every other column
     min_words: int = 6  # text_corpus: paragraphs shorter than this are dropped
-    max_samples: int | None = None  # text_corpus: keep at most this many paragraphs
+    max_samples: int | None = None  # text_corpus: at most this many paragraphs; coco: images
+    annotations: str | None = None  # coco: the COCO JSON file of dataset.path's images
+    text_column: str = "text"  # jsonl / csv with model.task=text_classification
     # text_corpus: what is assigned to a split: whole documents in corpus order (language
     # models: contiguous text) or single shuffled paragraphs; auto: document for
     # model.task=language_modeling, else paragraph

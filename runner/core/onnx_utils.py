@@ -265,3 +265,18 @@ def weight_precision(path: Path) -> tuple[str, dict[int, int]]:
     if len(bits) == 1:
         return WIDTHS.get(next(iter(bits)), "other"), bits
     return ("mixed" if bits else "unknown"), bits
+
+
+def drop_weight_shapes(path: Path) -> None:
+    """Remove the shape entries (value_info) that torch's exporter writes for weights: the
+    dynamic quantizer transposes a Gemm's weight into a MatMul's and keeps the stale entry,
+    and ONNX shape inference then refuses the model (a text classifier's [2, 32] head)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    inits = {t.name for t in model.graph.initializer}
+    kept = [v for v in model.graph.value_info if v.name not in inits]
+    if len(kept) < len(model.graph.value_info):
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(kept)
+        onnx.save(model, str(path), save_as_external_data=model.ByteSize() > 2**31 - 2**26)

@@ -21,6 +21,7 @@ _PACKAGES = {
     "dataset": "runner.datasets",
     "backend": "runner.backends",
     "target": "runner.targets",
+    "task": "runner.tasks",  # metrics beyond runner.job.evaluate's built-in four
     # cheap path / format checks run before any data loads: (model|dataset)_check, NAME
     "model_check": "runner.models",
     "dataset_check": "runner.datasets",

@@ -17,6 +17,9 @@ class Splits:
     x_val: np.ndarray
     y_val: np.ndarray
     num_classes: int
+    # Class names in label order, where the data names them (text labels): a model that
+    # names its own classes (a save_pretrained classifier) maps the labels by name.
+    classes: list[str] | None = None
 
     def fingerprint(self) -> str:
         """Content hash of the validation data, part of the baseline cache key."""
@@ -27,11 +30,16 @@ class Splits:
             for a in [part[k] for k in sorted(part)] if isinstance(part, dict) else [part]:
                 a = np.asarray(a)
                 h.update(
-                    "\x00".join(map(str, a.tolist())).encode()
-                    if a.dtype == object
-                    else np.ascontiguousarray(a).tobytes()
+                    _object_bytes(a) if a.dtype == object else np.ascontiguousarray(a).tobytes()
                 )
         return h.hexdigest()[:16]
+
+
+def _object_bytes(a: np.ndarray) -> bytes:
+    """An object array's content: texts as text, per-sample arrays (boxes) as their bytes."""
+    if any(isinstance(e, np.ndarray) for e in a.ravel()):
+        return b"\x00".join(np.ascontiguousarray(e).tobytes() for e in a.ravel())
+    return "\x00".join(map(str, a.tolist())).encode()
 
 
 def split_indices(n: int, train: float, calib: float, seed: int) -> tuple[np.ndarray, ...]:

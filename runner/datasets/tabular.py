@@ -6,7 +6,9 @@ one object per line whose keys are the columns.
 `dataset.label_column` names the label, `dataset.feature_columns` the features (null: every
 other column, in file order). For classification (`model.task`, copied into `dataset.task`)
 integer labels are the class indices themselves; any other labels map to their sorted order.
-For regression the label is the float target.
+For regression the label is the float target. With `model.task=text_classification` the
+feature is one text column (`dataset.text_column`, default `text`), and text labels keep their
+names (Splits.classes) so that a classifier that names its classes maps them by name.
 """
 
 from __future__ import annotations
@@ -93,12 +95,33 @@ def labels(values: np.ndarray, task: str) -> tuple[np.ndarray, int]:
     """(y, num_classes): class indices for classification, float32 targets for regression."""
     if task == "regression":
         return values.astype(np.float32), 1
-    if task != "classification":
-        raise ValueError(f"model.task={task} is unknown; use classification or regression")
+    if task not in ("classification", "text_classification"):
+        raise ValueError(
+            f"model.task={task} is unknown for a table; use classification, regression or "
+            "text_classification"
+        )
     if np.issubdtype(values.dtype, np.integer) and values.min() >= 0:
         return values.astype(np.int64), int(values.max()) + 1
     classes, y = np.unique(values.astype(str), return_inverse=True)
     return y.astype(np.int64), len(classes)
+
+
+def texts(df: Any, cfg: DatasetConfig, source: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(texts as an object array, y, class names) for text classification."""
+    columns = [str(c) for c in df.columns]
+    for key, col in (("text_column", cfg.text_column), ("label_column", cfg.label_column)):
+        if col not in columns:
+            raise ValueError(
+                f"dataset.{key}={col[:40]} is not a column of {source}; columns present: "
+                f"{names(columns)}"
+            )
+    if df[cfg.text_column].isna().any() or df[cfg.label_column].isna().any():
+        raise ValueError(f"{source} has empty text or labels; fill or drop those rows first")
+    raw = df[cfg.label_column].to_numpy()
+    y, n = labels(raw, "classification")
+    named = not np.issubdtype(raw.dtype, np.integer)
+    classes = sorted({str(v) for v in raw}) if named else [str(i) for i in range(n)]
+    return df[cfg.text_column].astype(str).to_numpy(dtype=object), y, classes
 
 
 def to_arrays(df: Any, cfg: DatasetConfig, source: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -128,20 +151,27 @@ def to_arrays(df: Any, cfg: DatasetConfig, source: str) -> tuple[np.ndarray, np.
     return table.to_numpy(np.float32), y, num_classes
 
 
-def read(cfg: DatasetConfig, fmt: str = "csv") -> tuple[np.ndarray, np.ndarray, int]:
-    """Every row of the file as (x, y, num_classes)."""
+def read(cfg: DatasetConfig, fmt: str = "csv") -> tuple[np.ndarray, np.ndarray, Any]:
+    """Every row of the file as (x, y, num_classes), or (texts, y, class names)."""
     df = read_table(cfg, fmt)
+    if cfg.task == "text_classification":
+        x, y, classes = texts(df, cfg, cfg.path)
+        log.info("dataset: %d texts in %d classes from %s", len(x), len(classes), cfg.path)
+        return x, y, classes
     x, y, num_classes = to_arrays(df, cfg, cfg.path)
     log.info("dataset: %d rows x %d features from %s", len(x), x.shape[1], cfg.path)
     return x, y, num_classes
 
 
-def split(cfg: DatasetConfig, x: np.ndarray, y: np.ndarray, num_classes: int) -> Splits:
-    """Rows cut into train / calibration / validation like the bundled data."""
+def split(cfg: DatasetConfig, x: np.ndarray, y: np.ndarray, classes: Any) -> Splits:
+    """Rows cut into train / calibration / validation like the bundled data; `classes`: the
+    number of classes, or their names (text classification)."""
     tr, ca, va = split_indices(len(x), cfg.train_fraction, cfg.calib_fraction, cfg.seed)
     if empty_split(cfg, tr, ca, va):
         raise ValueError(f"{cfg.path} holds {len(x)} rows: too few for three non-empty splits")
-    return Splits(x[tr], y[tr], x[ca], x[va], y[va], num_classes=num_classes)
+    names = list(classes) if isinstance(classes, list) else None
+    n = len(names) if names is not None else classes
+    return Splits(x[tr], y[tr], x[ca], x[va], y[va], num_classes=n, classes=names)
 
 
 @register("dataset", "csv")

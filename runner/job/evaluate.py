@@ -40,6 +40,19 @@ def predict(session: Any, x: Any, batch: int = 64) -> np.ndarray:
     return np.concatenate(outs).astype(np.float32)
 
 
+def task_plugin(task: str) -> Any:
+    """The registered task object for a task beyond the four above (runner/tasks), or None."""
+    from runner.core import registry
+
+    return None if task in METRICS else registry.find("task", task)
+
+
+def value(task: str, outcomes: np.ndarray) -> float:
+    """One model's metric from its outcomes: their mean, or what a registered task says."""
+    plugin = task_plugin(task)
+    return float(plugin.value(outcomes) if plugin else outcomes.mean())
+
+
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of each row of `a` with the same row of `b`."""
     a, b = a.astype(np.float64), b.astype(np.float64)
@@ -59,7 +72,10 @@ def outcomes(
     task: str, outputs: np.ndarray, y: np.ndarray | None, reference: np.ndarray | None = None
 ) -> np.ndarray:
     """Per-sample outcome whose mean is the metric: 1/0 correctness, absolute error, or the
-    cosine of an embedding to the FP32 baseline's (`reference`) for the same input."""
+    cosine of an embedding to the FP32 baseline's (`reference`) for the same input; a
+    registered task (runner/tasks) returns its own evidence."""
+    if (plugin := task_plugin(task)) is not None:
+        return plugin.outcomes(outputs, y, reference)
     if task == "language_modeling":  # per-token NLL of every scored token (y is the mask)
         nll = outputs[..., 0] if outputs.ndim == 3 else outputs
         return nll.astype(np.float64)[np.asarray(y) == 1]
@@ -77,7 +93,10 @@ def outcomes(
                 f"{pred.shape[1]}; use model.task=classification for class scores"
             )
         return np.abs(pred[:, 0].astype(np.float64) - np.asarray(y, dtype=np.float64))
-    raise ValueError(f"unknown task {task!r}; valid: {', '.join(METRICS)}")
+    from runner.core import registry
+
+    valid = ", ".join([*METRICS, *registry.names("task")])
+    raise ValueError(f"unknown task {task!r}; valid: {valid}")
 
 
 def regression_extra(abs_err: np.ndarray, y: np.ndarray | None) -> dict[str, float | None]:
@@ -102,6 +121,8 @@ def compare(
     """
     from runner.core.stats import paired_delta_ci
 
+    if (plugin := task_plugin(task)) is not None:  # e.g. mAP: a bootstrap over images
+        return plugin.compare(base, cand, y, outputs)
     name, higher = METRICS[task]
     value, baseline = float(cand.mean()), float(base.mean())
     delta = value - baseline

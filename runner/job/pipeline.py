@@ -325,7 +325,7 @@ def baseline(cfg: Config, model, splits) -> cache.Baseline:
             latency = measure.latency_stats(times, cfg.target.batch, cfg.target.threads)
         info = {
             "key": entry.name,
-            "metric": float(outcomes.mean()),
+            "metric": evaluate.value(cfg.model.task, outcomes),
             "latency": latency,
             "size_bytes": model_size(path),
             "peak_rss_bytes": measure.peak_rss(path, cfg.target, sample)

@@ -129,6 +129,9 @@ def _paired(oa: Any, ob: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """A's and B's candidate outcomes as a pair, when both exist with equal length."""
     if oa is None or ob is None:
         return None
+    if np.ndim(oa[1]) != 1 or np.ndim(ob[1]) != 1:  # a corpus metric's evidence (mAP)
+        log.warning("A's and B's evidence is not per-sample outcomes: no paired CI")
+        return None
     if len(oa[1]) != len(ob[1]) or not (np.isfinite(oa[1]).all() and np.isfinite(ob[1]).all()):
         log.warning("A's and B's outcomes do not pair up (length or NaN): no paired CI")
         return None

@@ -30,7 +30,7 @@ PARTIAL_BELOW = 0.9  # a quantized_fraction under this is called out in the reas
 MB = 1_000_000  # megabyte as the size and memory columns and budgets count it (decimal)
 Record = Mapping[str, Any]
 OBJECTIVES = {"latency": "p50_ms", "size": "size_mb", "memory": "peak_mem_mb"}
-PP_METRICS = ("accuracy",)  # metrics that are proportions: their deltas read in pp
+PP_METRICS = ("accuracy", "mAP")  # metrics that are proportions: their deltas read in pp
 
 
 @dataclass(frozen=True)
