@@ -21,13 +21,14 @@ LEVELS = {
     "datasets": 1,
     "backends": 1,
     "targets": 1,
+    "tasks": 1,
     "job": 2,
     "report": 3,
     "recipes": 4,
     "policy": 5,
 }
 COMMANDS = 6  # the modules loose at the top of runner/ (entry points, the API)
-PLUG_INS = ("models", "datasets", "backends", "targets")
+PLUG_INS = ("models", "datasets", "backends", "targets", "tasks")
 MAX_LOOSE = 12
 MAX_LINES = 450
 
