@@ -280,7 +280,7 @@ def test_the_pipeline_s_evaluate_hands_detection_to_its_task():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda m: m["images"][0].update(file_name="../ann.json"), "is not a file in"),
+        (lambda m: m["images"][0].update(file_name="../ann.json"), "is not a file in"),  # hostile
         (lambda m: m["annotations"][0].pop("bbox"), "missing a COCO field"),
         (lambda m: m.pop("categories"), "lacks COCO's 'images', 'annotations' and 'categories'"),
     ],
