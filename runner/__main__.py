@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
         choices,
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
-        on_record=partial(log_record, job.tracking, job_dir),
+        on_record=partial(log_record, job.tracking, job_dir, config=job, multirun=multirun),
     )
     if not multirun and record["status"] == "failed":
         sys.exit(1)  # a sweep goes on after a failed job; a single run says it failed
@@ -43,20 +43,38 @@ def main(cfg: DictConfig) -> None:
 
 def _refuse(message: str) -> None:
     """One line on stderr, exit status 2: the command line itself is wrong."""
-    print(f"error: {message}", file=sys.stderr)
+    from runner.core.safe_io import one_line
+
+    print(f"error: {one_line(message, 2000)}", file=sys.stderr)
     sys.exit(2)
 
 
+def output_problem(argv: list[str]) -> str | None:
+    """Why an output folder named on the command line (hydra.run.dir / hydra.sweep.dir) may
+    not be written: a symlink, or a folder holding one (Hydra and the job would write
+    through it). A folder that does not exist yet is fine."""
+    from runner.core.writer import root_problem
+
+    for arg in argv:
+        key, _, value = arg.lstrip("+").partition("=")
+        named = key in ("hydra.run.dir", "hydra.sweep.dir") and value and "${" not in value
+        if named and (why := root_problem(Path(value))):
+            return f"{key}: {why}"
+    return None
+
+
 def cli() -> None:
-    """Entry point: refuse what could run code or be silently ignored, run Hydra, and exit 1
-    when a sweep had failed jobs (after every record and the summary are written)."""
+    """Entry point: refuse what could run code, write through a symlink or be silently
+    ignored, run Hydra, and exit 1 when a sweep had failed jobs (after every record and the
+    summary are written)."""
     from runner import callbacks
     from runner.core.config import unknown_additions
+    from runner.core.safe_io import printable
     from runner.recipes.check import command_line_problem
 
     if bad := unknown_additions(sys.argv[1:]):
         _refuse(bad)
-    if why := command_line_problem(sys.argv[1:]):
+    if why := command_line_problem(sys.argv[1:]) or output_problem(sys.argv[1:]):
         _refuse(why)
     main()
     failed = callbacks.failed_jobs()
@@ -64,7 +82,7 @@ def cli() -> None:
         total = callbacks.LAST.get("jobs", len(failed))
         print(f"{len(failed)} of {total} jobs failed:", file=sys.stderr)
         for name, reason in failed:
-            print(f"- {name}: {reason}", file=sys.stderr)
+            print(printable(f"- {name}: {reason}"), file=sys.stderr)
         sys.exit(1)
 
 
