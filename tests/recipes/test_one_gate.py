@@ -263,6 +263,7 @@ def test_row9_hidden_files_and_links_of_a_recipe_folder_are_checked(tmp_path):
         check(tmp_path, "r")
 
 
+@pytest.mark.slow
 def test_row10_custom_code_in_a_model_folder_never_runs_even_when_stdin_says_yes(tmp_path):
     from tests.core.test_gate import custom_code_folder
 
@@ -281,11 +282,12 @@ def test_row10_custom_code_in_a_model_folder_never_runs_even_when_stdin_says_yes
     assert "[y/N]" not in said
 
 
-def test_row10_the_encoder_source_refuses_custom_code_too(tmp_path):
+def test_row10_both_hf_sources_refuse_custom_code_before_transformers_reads_it(tmp_path):
     from runner.core.config import ModelConfig
     from runner.core.gate import Refused
-    from runner.models import hf
+    from runner.models import hf, hf_causal_lm
     from runner.models.hf_causal_lm import Source
+    from tests.conftest import typed
     from tests.core.test_gate import custom_code_folder
 
     marker = tmp_path / "pwned"
@@ -293,6 +295,9 @@ def test_row10_the_encoder_source_refuses_custom_code_too(tmp_path):
     cfg = ModelConfig(name="hf", task="embedding", path=str(folder))
     with pytest.raises(Refused, match="tokenizer_config.json names custom code"):
         hf.load(cfg, None, tmp_path)
+    lm = custom_code_folder(tmp_path / "lm", marker, "config")
+    with pytest.raises(Refused, match="config.json names custom code"):
+        hf_causal_lm.precheck(typed("model=hf_causal_lm", f"model.path={lm}"))
     assert not marker.exists()
     assert Source(folder, gguf=False).pretrained()["trust_remote_code"] is False
     assert Source(folder, False, trust_remote_code=True).pretrained()["trust_remote_code"]
