@@ -10,6 +10,7 @@ it too creates files under the root only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,16 @@ import pytest
 
 from tests.conftest import FAST, ROOT, cli
 from tests.records import baseline_record, make_record, write_job
+
+
+@pytest.fixture(autouse=True)
+def runner_log_level():
+    """decide's and sensitivity's main set the runner logger to INFO for their console: undo
+    it, so later tests' caplog does not see this process's earlier jobs."""
+    logger = logging.getLogger("runner")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 @dataclass
@@ -52,6 +63,12 @@ def _api_sweep(root: Path, ctx: dict) -> None:
     import runner
 
     runner.sweep(["precision=fp32", *FAST, f"cache_dir={ctx['cache']}"], out=root, verbose=False)
+
+
+def _api_summarize(root: Path, ctx: dict) -> None:
+    import runner
+
+    runner.summarize(root)
 
 
 def _summarize(root: Path, ctx: dict) -> None:
@@ -134,6 +151,7 @@ CASES = {
     "runner": Case(_runner_cli, "result.json", ".hydra", clean=False),  # its clean run: slow
     "runner.api.run": Case(_api_run, "result.json", None),
     "runner.api.sweep": Case(_api_sweep, "multirun.yaml", None, clean=False),
+    "runner.api.summarize": Case(_api_summarize, "recommended.yaml", None, _sweep),
     "runner.summarize": Case(_summarize, "summary.md", None, _sweep),
     "runner.decide": Case(_decide, "decision.md", "1_fp32_ptq", _sweep),
     "runner.sensitivity": Case(_sensitivity, "sensitivity.md", None),
@@ -241,3 +259,13 @@ def test_a_clean_run_writes_under_its_root_only(name, tmp_path, cache_dir, capsy
     new = [p for p in after if p not in before]
     assert (new == []) == (name == "runner.compare"), new  # compare writes nothing at all
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_a_clean_run_of_the_runner_cli_writes_under_its_run_dir_only(tmp_path, cache_dir):
+    ctx, root = _prepare(tmp_path, cache_dir), tmp_path / "out"
+    before = _files(tmp_path)
+    _runner_cli(root, ctx)
+    assert ctx["done"].returncode == 0, ctx["done"].stderr[-2000:]
+    after = _files(tmp_path)
+    assert _outside(before, after, root) == [] and (root / "result.json").is_file()

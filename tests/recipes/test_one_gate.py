@@ -12,6 +12,7 @@ folder, 10 custom code in a model folder, 11 terminal escapes and HTML in record
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import subprocess
@@ -26,6 +27,17 @@ from omegaconf import OmegaConf
 from runner.recipes.check import RecipeError, check
 from tests.conftest import ROOT, cli
 from tests.records import baseline_record, make_record, write_job
+
+
+@pytest.fixture(autouse=True)
+def runner_log_level():
+    """decide's and sensitivity's main set the runner logger to INFO for their console: undo
+    it, so later tests' caplog does not see this process's earlier jobs."""
+    logger = logging.getLogger("runner")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
 
 TOUCH = "sh -c 'touch {m}' #%s"
 
