@@ -36,7 +36,7 @@ def main(cfg: DictConfig) -> None:
         choices,
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
-        on_record=partial(log_record, job.tracking, job_dir),
+        on_record=partial(log_record, job.tracking, job_dir, config=job, multirun=multirun),
     )
     if multirun:
         return  # a sweep goes on after a job that failed or could not run
@@ -49,7 +49,9 @@ def main(cfg: DictConfig) -> None:
 
 def _refuse(message: str) -> None:
     """One line on stderr, exit status 2: the command line itself is wrong."""
-    print(f"error: {message}", file=sys.stderr)
+    from runner.core.safe_io import one_line
+
+    print(f"error: {one_line(message, 2000)}", file=sys.stderr)
     sys.exit(2)
 
 
@@ -91,16 +93,39 @@ def _precheck(argv: list[str]) -> str | None:
     return None
 
 
+def output_problem(argv: list[str]) -> str | None:
+    """Why an output folder named on the command line (hydra.run.dir / hydra.sweep.dir) may
+    not be written: a symlink, or a folder holding one (Hydra and the job would write
+    through it). A folder that does not exist yet is fine."""
+    from runner.core.writer import root_problem
+
+    for arg in argv:
+        key, _, value = arg.lstrip("+").partition("=")
+        named = key in ("hydra.run.dir", "hydra.sweep.dir") and value and "${" not in value
+        if named and (why := root_problem(Path(value))):
+            return f"{key}: {why}"
+    return None
+
+
 def cli() -> None:
-    """Entry point: refuse what could run code or be silently ignored, or what cannot run
-    (typos, missing files: one line, exit 2, before any job), run Hydra, and exit 1 when a
-    sweep had failed jobs (after every record and the summary are written)."""
+    """Entry point: refuse what could run code, write through a symlink or be silently
+    ignored, or what cannot run (typos, missing files: one line, exit 2, before any job), run
+    Hydra, and exit 1 when a sweep had failed jobs (after every record and the summary are
+    written)."""
     from runner import callbacks
     from runner.core.config import unknown_additions
+    from runner.core.safe_io import printable
     from runner.recipes.check import command_line_problem
 
     argv = sys.argv[1:]
-    for check in (unknown_additions, command_line_problem, _overrides_problem, _precheck):
+    checks = (
+        unknown_additions,
+        command_line_problem,
+        output_problem,
+        _overrides_problem,
+        _precheck,
+    )
+    for check in checks:
         if why := check(argv):
             _refuse(why)
     main()
@@ -109,7 +134,7 @@ def cli() -> None:
         total = callbacks.LAST.get("jobs", len(failed))
         print(f"{len(failed)} of {total} jobs failed:", file=sys.stderr)
         for name, reason in failed:
-            print(f"- {name}: {reason}", file=sys.stderr)
+            print(printable(f"- {name}: {reason}"), file=sys.stderr)
         sys.exit(1)
 
 

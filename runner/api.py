@@ -72,10 +72,9 @@ def run(
         axes = (cfg.model.name, cfg.precision.name, cfg.method.name, cfg.target.name)
         out = Path("outputs/runs") / "_".join([time.strftime("%Y-%m-%d_%H-%M-%S"), *axes])
     folder = Path(out)
+    logged = partial(log_record, cfg.tracking, folder, config=cfg)
     with _progress(verbose):
-        return pipeline.run(
-            cfg, folder, over, choices, on_record=partial(log_record, cfg.tracking, folder)
-        )
+        return pipeline.run(cfg, folder, over, choices, on_record=logged)
 
 
 def sweep(
@@ -84,9 +83,13 @@ def sweep(
     """A multirun over the overrides' grid (`precision=fp32,int8 method=ptq,qat`), each job
     in its own process as `python -m runner -m` runs it, ending with the summary; the sweep
     folder (default: outputs/sweeps/<date_time>). A sweep with failed jobs still returns its
-    folder (their records say why); RuntimeError when the sweep could not run at all."""
+    folder (their records say why); RuntimeError when the sweep could not run at all,
+    ValueError when the folder is or holds a symlink."""
+    from runner.core.writer import check_root
+
     over = _checked(overrides)
     folder = Path(out) if out else Path("outputs/sweeps") / time.strftime("%Y-%m-%d_%H-%M-%S")
+    check_root(folder)  # ValueError for a symlink there: the jobs would write through it
     cmd = [sys.executable, "-m", "runner", "-m", *over, f"hydra.sweep.dir={folder}"]
     done = subprocess.run(
         cmd, stdout=None if verbose else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

@@ -22,6 +22,7 @@ class SummarizeOnMultirunEnd(Callback):
     """Write summary.md/csv, pareto.png and recommended.yaml into the sweep directory."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from runner.core.safe_io import printable
         from runner.recipes.export import summarize_sweep
         from runner.report.verdict import Thresholds
 
@@ -35,7 +36,7 @@ class SummarizeOnMultirunEnd(Callback):
         except Exception:  # noqa: BLE001 - the results are on disk whatever happens here
             log.exception("summary failed; run `python -m runner.summarize %s`", sweep_dir)
             return
-        print(summary.text)
+        print(printable(summary.text))
         try:  # one W&B run for the whole sweep; W&B never fails the sweep
             from runner.report.tracking import log_sweep, tracking_config
 

@@ -8,13 +8,13 @@ and the verdict B would get if A were its baseline (library: runner.report.compa
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the comparison; exit 2 with a one-line error on a missing or bad record."""
+    from runner.core.safe_io import console_logging, printable
     from runner.report.compare import _paired, load, side_by_side, versus
     from runner.report.verdict import OBJECTIVES, Thresholds
 
@@ -26,20 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="latency")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    console_logging()
     try:
         th = Thresholds(
             args.ship_below, args.qat_below, min_speedup=args.min_speedup, objective=args.objective
         )
         (a, oa), (b, ob) = load(args.a), load(args.b)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
-    print(side_by_side(a, b, (str(args.a), str(args.b))))
+    print(printable(side_by_side(a, b, (str(args.a), str(args.b)))))
     lines, v = versus(a, b, _paired(oa, ob), th)
-    print("\n".join(["", *lines]))
+    print(printable("\n".join(["", *lines])))
     if v is not None:
-        print(f"verdict (A as baseline): {v.label}: {v.reason}")
+        print(printable(f"verdict (A as baseline): {v.label}: {v.reason}"))
     return 0
 
 

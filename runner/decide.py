@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """CLI: refuse bad input in one line (exit 2), walk, write the outputs, print the trail."""
     from runner.core.compose import progress_logging
+    from runner.core.safe_io import printable
+    from runner.core.writer import root_problem
     from runner.policy.decide import Options, prepare, walk, write_outputs
 
     args = parser().parse_args(argv)
@@ -69,17 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out = args.out or Path("outputs/decide") / f"{stamp}_{cfg.model.name}_{cfg.target.name}"
+    if why := root_problem(out):  # a folder to resume may be a received one
+        print(f"error: --out {why}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     print(f"[decide] {cfg.model.name} on {cfg.target.name}: output in {out}")
     print(f"[decide] the same command with --out {out} resumes it")
     trail, code = walk(cfg, th, over, out, opts, echo=print)
     shown = sys.argv[1:] if argv is None else list(argv)
     for path in write_outputs(out, trail, shown, th):
-        print(f"wrote {path}")
+        print(printable(f"wrote {path}"))
     decisions = (
         f"[decide] {d.precision.upper()}: {d.job or '-'} - {d.why}" for d in trail.decisions
     )
-    print("\n" + "\n".join(decisions))
+    print(printable("\n" + "\n".join(decisions)))
     return code
 
 

@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """CLI: refuse bad input in one line (exit 2), rank the units, print the ranking."""
     from runner.core.compose import compose, progress_logging, refused
+    from runner.core.safe_io import printable
+    from runner.core.writer import check_root
     from runner.policy.sensitivity import SENSITIVITY_FILE, report_md, run
 
     args = parser().parse_args(argv)
@@ -51,12 +53,13 @@ def main(argv: list[str] | None = None) -> int:
             args.out
             or Path("outputs/sensitivity") / f"{stamp}_{cfg.model.name}_{cfg.precision.name}"
         )
+        check_root(out)  # a folder to resume may be a received one
         s = run(cfg, out, args.unit, args.samples, key=sorted(args.overrides))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
-    print(report_md(s, top=15))
-    print(f"wrote {out}/sensitivity.md, sensitivity.png, {SENSITIVITY_FILE}")
+    print(printable(report_md(s, top=15)))
+    print(printable(f"wrote {out}/sensitivity.md, sensitivity.png, {SENSITIVITY_FILE}"))
     return 0
 
 

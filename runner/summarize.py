@@ -8,7 +8,6 @@ and recommended.yaml into DIR (runner.report.summary, runner.recipes.export).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import types
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the summary and write its files; exit 2 when DIR is not a directory."""
+    from runner.core.safe_io import console_logging, printable
     from runner.recipes.export import summarize_sweep
     from runner.report.verdict import OBJECTIVES, Thresholds
 
@@ -27,16 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qat-below", type=float, default=0.03, help="relative drop to try QAT")
     p.add_argument("--min-speedup", type=float, default=1.05, help="below it: no gain")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    console_logging()
     if not args.dir.is_dir():
-        print(f"error: {args.dir} is not a directory", file=sys.stderr)
+        print(printable(f"error: {args.dir} is not a directory"), file=sys.stderr)
         return 2
     try:
         th = Thresholds(args.ship_below, args.qat_below, min_speedup=args.min_speedup)
     except ValueError as exc:
         p.error(str(exc))
     s = summarize_sweep(args.dir, objective=args.objective, thresholds=th)
-    print(s.text + "\n".join(f"wrote {path}" for path in s.written))
+    print(printable(s.text + "\n".join(f"wrote {path}" for path in s.written)))
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
 from dataclasses import replace
@@ -73,13 +72,28 @@ def config(args: argparse.Namespace, cache_dir: Path) -> Any:
     )
 
 
+def outcomes_path(given: str) -> Path:
+    """Where --outcomes writes: a plain file name in an existing folder, through the writer
+    (no symlink followed; the folder is the output root). ValueError (one line) otherwise."""
+    from runner.core.writer import Writer
+
+    path = Path(given).absolute()  # not resolve(): a symlink there must not be followed
+    if not path.parent.is_dir():
+        raise ValueError(f"--outcomes {given}: its folder does not exist; create it")
+    try:
+        out = Writer(path.parent, create=False)
+    except OSError as exc:
+        raise ValueError(f"--outcomes {given}: {exc}") from None
+    if out.name(path.name) != path.name or path.is_symlink():
+        raise ValueError(f"--outcomes {given}: give a plain file name that is not a symlink")
+    return out.path(path.name)
+
+
 def validate(args: argparse.Namespace) -> dict[str, Any]:
     """The result record of one model on all of the data (ValueError: one-line input error)."""
     from runner.job import pipeline
 
-    outcomes = Path(args.outcomes).resolve() if args.outcomes else None
-    if outcomes is not None and not outcomes.parent.is_dir():
-        raise ValueError(f"--outcomes {args.outcomes}: its folder does not exist; create it")
+    outcomes = outcomes_path(args.outcomes) if args.outcomes else None
     with tempfile.TemporaryDirectory(prefix="validate-") as tmp:  # no cache left behind
         cfg = config(args, Path(tmp))
         rec = pipeline.validate(cfg, list(args.argv), outcomes)
@@ -147,16 +161,18 @@ def as_flags(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the record as JSON; exit 2 with a one-line error on bad input."""
+    from runner.core.safe_io import console_logging, printable
+
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     args.argv = argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    console_logging()
     try:
         record = validate(args)
     except ValueError as exc:
-        print(f"error: {as_flags(str(exc))}", file=sys.stderr)
+        print(printable(f"error: {as_flags(str(exc))}"), file=sys.stderr)
         return 2
-    print(json.dumps(record, indent=2, default=str))
+    print(json.dumps(record, indent=2, default=str))  # JSON escapes every control character
     return 0
 
 

@@ -72,6 +72,7 @@ def log_summary(sweep_dir: Path, project: str | None) -> int:
     """Summarize an agent-run sweep folder and log its W&B summary run (a multirun does this
     itself at its end; agents run one job each and never see the end)."""
     from runner.core.config import TrackingConfig
+    from runner.core.safe_io import printable
     from runner.recipes.export import summarize_sweep
     from runner.report.tracking import log_sweep
 
@@ -81,13 +82,17 @@ def log_summary(sweep_dir: Path, project: str | None) -> int:
     summary = summarize_sweep(sweep_dir)
     cfg = TrackingConfig(name="wandb", **({"project": project} if project else {}))
     log_sweep(cfg, sweep_dir, summary)
-    print(summary.text)
+    print(printable(summary.text))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: write the sweep YAML and say how to start it; exit 2 on a bad override."""
+    """CLI: write the sweep YAML (through the writer rooted at its folder) and say how to
+    start it; exit 2 on a bad override or an unsafe --out."""
     import yaml
+
+    from runner.core.safe_io import printable
+    from runner.core.writer import Writer
 
     p = argparse.ArgumentParser(prog="python -m runner.wandb_sweep", description=__doc__)
     p.add_argument("-m", "--multirun", action="store_true", help="accepted, as for the runner")
@@ -105,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         return log_summary(args.log_summary, args.project)
     try:
         spec = sweep_spec(args.overrides, args.project)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        out = Writer(args.out.parent, create=False)
+        if out.name(args.out.name) != args.out.name:
+            raise ValueError(f"--out {args.out}: give a plain file name")
+        out.write_text(args.out.name, yaml.safe_dump(spec, sort_keys=False))
+    except (ValueError, OSError) as exc:
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
-    args.out.write_text(yaml.safe_dump(spec, sort_keys=False))
     root = SWEEP_ROOT.replace("${envvar:WANDB_SWEEP_ID}", "<ID>")
     print(
         f"wrote {args.out}: a grid of {grid_size(spec)} jobs\n"

@@ -146,7 +146,7 @@ def run_job(cache_dir, tmp_path):
     def _run(*overrides: str, job_dir: Path | None = None) -> dict:
         ov = [*FAST, f"cache_dir={cache_dir}", *overrides]
         out, cfg = job_dir or tmp_path / "job", typed(*ov)
-        logged = partial(log_record, cfg.tracking, out)  # as python -m runner logs a job
+        logged = partial(log_record, cfg.tracking, out, config=cfg)  # as python -m runner does
         return pipeline.run(cfg, out, list(overrides), choices_of(overrides), on_record=logged)
 
     return _run

@@ -82,7 +82,7 @@ def test_the_sweep_command_writes_a_record_into_the_sweep_dir(cache_dir, tmp_pat
     assert "resume: " in done.stdout + done.stderr  # the second run found the record
     assert list(record.parent.glob("wandb/offline-run-*/run-*.wandb"))
 
-    from runner.recipes.export import summarize_sweep as summarize
+    from runner.recipes.export import summarize_sweep as summarize  # with recommended.yaml
 
     s = summarize(sweep_dir)
     assert len(s.table) == 1 and (sweep_dir / "recommended.yaml").is_file()

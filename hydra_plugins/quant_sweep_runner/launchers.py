@@ -6,6 +6,11 @@ Hydra's Ray and submitit launchers give every job of a sweep the same resources.
 parameters (partition, constraint, gres) to Slurm. Results land in the sweep directory as with
 the plugins they extend. Imported by Hydra's plugin scan, so it imports nothing heavy, and
 defines nothing when the launcher plugins are not installed.
+
+A target asks only for resources (RAY_REQUESTS, SLURM_REQUESTS): never an environment, a
+setup line or anything else that runs on the cluster. Launcher options come from
+`hydra.launcher` on the receiver's own command line or conf/ (a received recipe can set
+neither: runner.core.gate).
 """
 
 from __future__ import annotations
@@ -19,6 +24,34 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
+RAY_REQUESTS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type")
+SLURM_REQUESTS = ("partition", "constraint", "gres", "gpus_per_node", "gpus_per_task",
+                  "cpus_per_task", "cpus_per_gpu", "mem_gb", "mem_per_gpu", "mem_per_cpu",
+                  "qos", "account", "nodes", "tasks_per_node", "timeout_min")  # fmt: skip
+
+
+def requests(node: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
+    """A target's engine requests as a plain dict; ValueError (one line) for a key that is
+    not a resource request, or a value with a line break or control character (it would
+    become a line of the job script)."""
+    asked = _plain(node)
+    if bad := sorted(set(asked) - set(allowed)):
+        raise ValueError(
+            f"{where}.{bad[0]} is not a resource request ({', '.join(allowed)}); launcher "
+            "options go under hydra.launcher on your own command line"
+        )
+    if any(ord(c) < 32 for text in _texts(asked) for c in text):
+        raise ValueError(f"{where}: a value holds a line break or control character")
+    return asked
+
+
+def _texts(node: Any) -> list[str]:
+    """Every key and string value in a plain tree."""
+    if isinstance(node, dict):
+        return [t for k, v in node.items() for t in (str(k), *_texts(v))]
+    if isinstance(node, list):
+        return [t for v in node for t in _texts(v)]
+    return [node] if isinstance(node, str) else []
 
 
 def _plain(node: Any) -> dict[str, Any]:
@@ -32,7 +65,8 @@ def job_remote(base: Any, sweep_config: DictConfig) -> dict[str, Any]:
     """Ray remote options for one job: the launcher's, then what the job's target asks for
     (custom `resources` are merged, not replaced)."""
     out = _plain(base)
-    asked = _plain(OmegaConf.select(sweep_config, "target.ray", default=None))
+    node = OmegaConf.select(sweep_config, "target.ray", default=None)
+    asked = requests(node, RAY_REQUESTS, "target.ray")
     resources = {**out.get("resources", {}), **asked.pop("resources", {})}
     out.update(asked)
     if resources:
@@ -165,4 +199,5 @@ if LocalLauncher is not None:
         """submitit_slurm, with each job's Slurm parameters extended by `target.slurm`."""
 
         def job_params(self, sweep_config: DictConfig) -> dict[str, Any]:
-            return _plain(OmegaConf.select(sweep_config, "target.slurm", default=None))
+            node = OmegaConf.select(sweep_config, "target.slurm", default=None)
+            return requests(node, SLURM_REQUESTS, "target.slurm")

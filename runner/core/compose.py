@@ -64,9 +64,12 @@ def compose(
 
 
 def progress_logging() -> None:
-    """The runner's own progress lines on the console; libraries only from warnings up (ONNX
-    Runtime's quantizers log a line per tensor on the root logger)."""
+    """The runner's own progress lines on the console, control characters replaced (a
+    resumed folder's strings reach them); libraries only from warnings up (ONNX Runtime's
+    quantizers log a line per tensor on the root logger)."""
     import logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from runner.core.safe_io import console_logging
+
+    console_logging(logging.WARNING, "%(message)s")
     logging.getLogger("runner").setLevel(logging.INFO)

@@ -30,6 +30,9 @@ class ModelConfig:
     arch: str | None = None  # torch_file with a state_dict: a registered architecture
     # torch_file: allow a full pickle or a TorchScript file (both can run code when loaded)
     trust_pickle: bool = False
+    # hf / hf_causal_lm: allow Python code shipped in the model folder (config.json or
+    # tokenizer_config.json `auto_map`); refused unless set on the receiver's command line
+    trust_remote_code: bool = False
     # Backends to try first for this model when several implement a precision x method
     # (dynamic INT8 suits transformers, static QDQ suits CNNs).
     prefer_backends: list[str] = field(default_factory=list)

@@ -36,30 +36,32 @@ def run_key(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write(job_dir: Path, record: dict[str, Any]) -> Path:
-    """Write `record` as job_dir/result.json atomically."""
-    path = Path(job_dir) / RESULT_FILE
-    atomic_write_text(path, json.dumps(record, indent=2, default=_jsonable) + "\n")
-    return path
+    """Write `record` as job_dir/result.json through the writer rooted at the job's folder:
+    a fresh temporary file renamed into place (a reader never sees half a file), a symlink
+    planted at result.json refused, not followed."""
+    from runner.core.writer import Writer
+
+    text = json.dumps(record, indent=2, default=_jsonable) + "\n"
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return Writer(job_dir).write_with(RESULT_FILE, fill)
 
 
 def read(path: Path) -> dict[str, Any]:
     """Read one record; ValueError if it is not a result record of a known schema version."""
+    from runner.core.gate import read_json
+
     try:
-        rec = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable result.json ({exc})") from exc
+        rec = read_json(Path(path), follow=True)  # bounded: a record is data, never a bomb
+    except (OSError, ValueError) as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: not a readable result.json ({why})") from exc
     if not isinstance(rec, dict) or rec.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"{path}: not a result record with schema_version {SCHEMA_VERSION}")
     return rec

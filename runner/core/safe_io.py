@@ -9,6 +9,7 @@ any value into a safe file name, and escape strings for Markdown and one-line YA
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -18,7 +19,10 @@ from pathlib import Path
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|])")  # links, images, code, emphasis, cells
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 control characters (ESC starts a terminal escape sequence; CSI is also \x9b) and the
+# bidirectional overrides that make a terminal or an editor show text in another order.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class SymlinkError(OSError):
@@ -70,6 +74,46 @@ def one_line(value: object, limit: int = 300) -> str:
     text = _LINE_BREAKS.sub(" ", str(value))
     text = _CONTROL.sub("?", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def printable(value: object) -> str:
+    """Text for the console with every terminal control character replaced by `?` (line
+    breaks and tabs kept): a record's string may carry escape sequences that retitle,
+    clear or rewrite the receiver's terminal."""
+    return _UNPRINTABLE.sub("?", str(value))
+
+
+class PrintableFormatter(logging.Formatter):
+    """A logging formatter whose lines pass through `printable` (file names and record
+    strings in log lines come from received folders)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def console_logging(level: int = logging.WARNING, fmt: str = "%(levelname)s: %(message)s") -> None:
+    """logging.basicConfig for a command's console, with control characters replaced."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+def npz(**arrays: object) -> Callable[[Path], None]:
+    """A filler for write_with: np.savez into the file itself (np.savez given a path would
+    add `.npz` to a name without it)."""
+
+    def fill(tmp: Path) -> None:
+        import numpy as np
+
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return fill
+
+
+def save_npz(path: Path, **arrays: object) -> Path:
+    """np.savez into `path` itself (no .npz added), without following a symlink there."""
+    return write_with(path, npz(**arrays))
 
 
 def md_escape(value: object) -> str:

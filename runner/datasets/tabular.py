@@ -25,6 +25,7 @@ from runner.datasets import Splits, empty_split, split_indices
 
 log = logging.getLogger(__name__)
 MAX_COLUMNS = 100_000  # a wider file is refused before it is parsed
+HEADER_BYTES = 4 * 1024 * 1024  # the first line (header) read to count them: 40 bytes a column
 NAMES_SHOWN = 20  # column names listed in an error message
 
 
@@ -36,17 +37,36 @@ def names(columns: list[str]) -> str:
 
 
 def _width(path: Path, fmt: str) -> int:
-    """Columns announced by the first line: a CSV header's commas, a JSON object's keys."""
+    """Columns announced by the first record, read before any parse and bounded in bytes: a
+    CSV header's fields (quotes respected), a JSON object's keys. A first line longer than
+    HEADER_BYTES is refused: its columns could not be counted without reading it all."""
+    import csv
+    import io
     import json
 
     with open(path, "rb") as f:
-        first = f.readline(64 * MAX_COLUMNS)
+        first = f.read(HEADER_BYTES + 1)
     if fmt == "csv":
-        return first.count(b",") + 1
+        chunk = first[:HEADER_BYTES].decode("utf-8", errors="replace")
+        text = io.StringIO(chunk, newline="")
+        try:
+            header = next(csv.reader(text), [])
+        except csv.Error as exc:  # e.g. a field past csv's size limit
+            raise ValueError(f"{path}: its header cannot be read as CSV ({exc})") from None
+        if len(first) > HEADER_BYTES and text.tell() >= len(chunk):  # not one whole record
+            raise ValueError(
+                f"{path}: its header is over {HEADER_BYTES} bytes; keep the columns you use"
+            )
+        return len(header)
+    line, newline, _ = first.partition(b"\n")
+    if not newline and len(first) > HEADER_BYTES:
+        raise ValueError(
+            f"{path}: its first line is over {HEADER_BYTES} bytes; keep the columns you use"
+        )
     try:
-        row = json.loads(first)
+        row = json.loads(line)
     except ValueError:
-        return 0  # a line too long to judge here: pandas reads it, and the width is checked
+        return 0  # not JSON: pandas says why
     return len(row) if isinstance(row, dict) else 0
 
 

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from runner import backends
 from runner.core import batches, registry
 from runner.core import record as results
@@ -23,6 +21,8 @@ from runner.core.config import Config, problems
 from runner.core.console import quiet_console
 from runner.core.lm_graph import is_kv_graph
 from runner.core.onnx_utils import baseline_onnx, model_size
+from runner.core.safe_io import npz, save_npz
+from runner.core.writer import Writer, check_root
 from runner.job import cache, evaluate, isolation, measure, placement, timing
 from runner.targets import describe, implementation, make_session
 
@@ -95,10 +95,11 @@ def run(
     """Run one job end to end and write its result.json; never raises for a job's failure.
 
     A job whose result.json already says ok for the same run_key is not run again (resume),
-    unless `force=true`.
+    unless `force=true`. A job folder that is a symlink or holds one is refused (ValueError):
+    the job's files would land where the link points.
     """
     started = time.perf_counter()
-    job_dir = Path(job_dir)
+    job_dir = check_root(Path(job_dir))
     job_dir.mkdir(parents=True, exist_ok=True)
     quiet_console()  # library notices to the log file; the console keeps the job's own lines
     previous = _previous_ok(cfg, job_dir)
@@ -168,7 +169,7 @@ def validate(cfg: Config, overrides: list[str], outcomes_to: Path | None = None)
     )
     record["splits"] = {"train": 0, "calibration": 0, "validation": batches.rows(splits.x_val)}
     if outcomes_to is not None:
-        np.savez(outcomes_to, baseline=out, candidate=out)
+        save_npz(outcomes_to, baseline=out, candidate=out)
         record["outcomes_file"] = str(outcomes_to)
     record["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     return record
@@ -276,7 +277,8 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
     record["metric"] = evaluate.compare(
         cfg.model.task, base.outcomes, cand, splits.y_val, outputs=(base.outputs, out)
     )
-    np.savez(job_dir / results.OUTCOMES_FILE, baseline=base.outcomes, candidate=cand)
+    outcomes = npz(baseline=base.outcomes, candidate=cand)
+    Writer(job_dir, create=False).write_with(results.OUTCOMES_FILE, outcomes)
     record["outcomes_file"] = results.OUTCOMES_FILE
     timing.measure_candidate(cfg, record, base, artifact, session, splits.x_val, splits.y_val)
     if Path(artifact).resolve().parent != Path(job_dir).resolve():  # the baseline itself

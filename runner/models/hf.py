@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from runner.core.config import ModelConfig
+from runner.core.gate import hf_folder
 from runner.core.registry import register
 from runner.datasets import Splits
 from runner.models import LoadedModel
@@ -51,9 +52,9 @@ def load(cfg: ModelConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
 
     if cfg.task != "embedding":
         raise ValueError(f"model=hf supports model.task=embedding; got {cfg.task}")
-    folder = resolve(cfg.path)
+    folder = hf_folder(resolve(cfg.path), cfg.trust_remote_code)  # custom code: opt-in only
     log.info("model: transformer encoder from %s", folder)
-    module, encode = encoder_from_dir(folder, cfg.max_length)
+    module, encode = encoder_from_dir(folder, cfg.max_length, cfg.trust_remote_code)
     h = hashlib.sha256(str(cfg.max_length).encode())
     for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         h.update(f.read_bytes())

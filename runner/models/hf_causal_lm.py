@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from runner.core.config import Config, ModelConfig
+from runner.core.gate import hf_folder
 from runner.core.registry import register
+from runner.core.safe_io import safe_name
 from runner.datasets import Splits
 from runner.models import LoadedModel, file_sha256, first_line
 
@@ -52,6 +54,7 @@ class Source:
 
     path: Path
     gguf: bool
+    trust_remote_code: bool = False  # model.trust_remote_code, from the receiver's command line
 
     def weight_files(self) -> list[Path]:
         """The files the model's numbers come from (config and weights), in a fixed order."""
@@ -62,14 +65,14 @@ class Source:
             files += sorted(self.path.glob(pattern))
         return files
 
-    def pretrained(self) -> dict[str, str]:
-        """from_pretrained's arguments for this source."""
+    def pretrained(self) -> dict[str, Any]:
+        """from_pretrained's arguments for this source (trust_remote_code always explicit:
+        transformers otherwise asks y/N on the terminal, and `yes |` would run the code)."""
+        trust = {"trust_remote_code": self.trust_remote_code and not self.gguf}
         if self.gguf:
-            return {
-                "pretrained_model_name_or_path": str(self.path.parent),
-                "gguf_file": self.path.name,
-            }
-        return {"pretrained_model_name_or_path": str(self.path)}
+            return {"pretrained_model_name_or_path": str(self.path.parent),
+                    "gguf_file": self.path.name, **trust}  # fmt: skip
+        return {"pretrained_model_name_or_path": str(self.path), **trust}
 
 
 def offline() -> bool:
@@ -180,14 +183,14 @@ def gguf_supported() -> list[str]:
     return [a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in GGUF_NOT_CAUSAL]
 
 
-_CHECKED: set[tuple[str, int, int]] = set()  # sources already checked in this process
+_CHECKED: set[tuple[str, int, int, bool]] = set()  # sources already checked in this process
 
 
 def check(src: Source) -> None:
     """Whether transformers can load the source as a causal LM: metadata only, no weights
     read; a one-line ValueError naming the problem and the fix otherwise."""
     stat = src.path.stat()
-    seen = (str(src.path.resolve()), stat.st_mtime_ns, stat.st_size)
+    seen = (str(src.path.resolve()), stat.st_mtime_ns, stat.st_size, src.trust_remote_code)
     if seen in _CHECKED:  # precheck, then the loader: a GGUF's metadata is read once
         return
     _check(src)
@@ -209,8 +212,9 @@ def _check(src: Source) -> None:
         return
     from transformers import AutoConfig
 
+    hf_folder(src.path, src.trust_remote_code)  # custom code (auto_map): opt-in only
     try:
-        config = AutoConfig.from_pretrained(src.path)
+        config = AutoConfig.from_pretrained(src.path, trust_remote_code=src.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - bad JSON, unknown model_type, ...
         raise ValueError(
             f"model.path={src.path}: its config.json cannot be read ({first_line(exc, 120)}); "
@@ -219,12 +223,12 @@ def _check(src: Source) -> None:
     check_config(config, str(src.path))
 
 
-def _check_hub_config(path: str) -> None:
+def _check_hub_config(path: str, trust_remote_code: bool = False) -> None:
     """A hub id: fetch config.json alone and check it before the weights are downloaded."""
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001
         raise _no_hub(path, f"its config could not be fetched ({type(exc).__name__})") from None
     check_config(config, path)
@@ -240,11 +244,11 @@ def precheck(cfg: Config) -> None:
         raise ValueError(f"model.path is not set; point model.path at {WHAT}")
     local = _local(m.path)
     if local is not None:
-        check(local)
+        check(dataclasses.replace(local, trust_remote_code=m.trust_remote_code))
     elif offline():
         raise _no_hub(m.path, "the hub is off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set)")
     else:
-        _check_hub_config(m.path)
+        _check_hub_config(m.path, m.trust_remote_code)
 
 
 def load_lm(src: Source) -> tuple[Any, Any]:
@@ -330,7 +334,7 @@ def export_cached(lm: Any, tok: Any, name: str, key: str, cache_dir: Path) -> Pa
     """
     from runner.core.lm_graph import export_kv
 
-    dst = Path(cache_dir) / "models" / f"{name}-kv-{key}"
+    dst = Path(cache_dir) / "models" / f"{safe_name(name)}-kv-{key}"  # a name is never a path
     if _valid(dst, key):
         log.info("export: cache hit %s", dst.name)
         return dst / "model.onnx"
@@ -438,4 +442,5 @@ def load(cfg: ModelConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
         raise ValueError(
             f"model=hf_causal_lm supports model.task=language_modeling; got {cfg.task}"
         )
-    return load_source(resolve(cfg.path), cfg, splits, cache_dir)
+    src = dataclasses.replace(resolve(cfg.path), trust_remote_code=cfg.trust_remote_code)
+    return load_source(src, cfg, splits, cache_dir)

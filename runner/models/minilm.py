@@ -51,8 +51,11 @@ def mean_pooled(encoder: Any) -> Any:
     return MeanPooled().eval()
 
 
-def encoder_from_dir(model_dir: Path, max_length: int) -> tuple[Any, Any]:
-    """(pooled torch module, Splits -> Splits tokenizing encoder) from a local model folder."""
+def encoder_from_dir(
+    model_dir: Path, max_length: int, trust_remote_code: bool = False
+) -> tuple[Any, Any]:
+    """(pooled torch module, Splits -> Splits tokenizing encoder) from a local model folder;
+    custom code in it runs only with trust_remote_code (never transformers' y/N prompt)."""
     import dataclasses
 
     import numpy as np
@@ -62,8 +65,9 @@ def encoder_from_dir(model_dir: Path, max_length: int) -> tuple[Any, Any]:
 
     route_library_output()  # transformers' notices: the job's log, not the console
 
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    module = mean_pooled(AutoModel.from_pretrained(model_dir, local_files_only=True))
+    trust = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    tok = AutoTokenizer.from_pretrained(model_dir, **trust)
+    module = mean_pooled(AutoModel.from_pretrained(model_dir, **trust))
 
     def tokenize(texts: Any) -> dict[str, np.ndarray]:
         enc = tok(

@@ -27,18 +27,41 @@ RESERVED = ("precision", "method", "method.backend")
 STEPS = ("fp32_ptq", "int8_ptq", "int8_qat", "int8_ptq_mixed", "int4_ptq", "int4_ptq_mixed")
 
 
+MEMO = "fallback.json"
+
+
+def read_memo(out: Path) -> dict[str, float]:
+    """The subset drops an earlier walk in `out` measured (resume), read as received data:
+    bounded JSON, no symlink, only finite numbers kept. A forged value can only change which
+    candidate is tried next; every decision rests on that candidate's own measured record."""
+    import math
+
+    from runner.core.gate import read_json
+
+    try:
+        data = read_json(out / MEMO)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in data.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
 class Runner:
-    """The real actions: jobs through the pipeline (one folder each), sensitivity and subset
-    scores through one Probe per precision."""
+    """The real actions: jobs through the pipeline (one folder each, made by the writer
+    rooted at `out`), sensitivity and subset scores through one Probe per precision."""
 
     def __init__(self, overrides: list[str], out: Path, samples: int | None, unit: str):
+        from runner.core.writer import Writer
+
         self.overrides, self.out, self.samples, self.unit = overrides, out, samples, unit
+        self.writer = Writer(out)
         self.probes: dict[str, Any] = {}
-        self.memo_path = out / "fallback.json"
-        try:
-            self.memo = json.loads(self.memo_path.read_text())
-        except (OSError, ValueError):
-            self.memo = {}
+        self.memo = read_memo(out)
 
     def job(self, name: str, extra: list[str]) -> dict[str, Any]:
         from runner.core.compose import compose
@@ -48,9 +71,9 @@ class Runner:
         over = [*self.overrides, *extra]
         cfg, choices = compose(over)
         n = STEPS.index(name) + 1 if name in STEPS else len(STEPS) + 1
-        folder = self.out / f"{n}_{name}"  # a fixed folder per step: a re-run resumes it
+        folder = self.writer.dir(f"{n}_{name}").root  # a fixed folder per step: it resumes
         log.info("decide: job %s (%s)", folder.name, " ".join(extra))
-        on_record = partial(log_record, cfg.tracking, folder)
+        on_record = partial(log_record, cfg.tracking, folder, config=cfg)
         return pipeline.run(
             cfg, folder, over, choices, multirun=True, job_num=n, on_record=on_record
         )
@@ -67,14 +90,15 @@ class Runner:
             cfg, _ = compose([*self.overrides, *over])
             if cfg.precision.int4_algorithm == "gptq":  # one GPTQ pass per probe is too slow
                 cfg = replace(cfg, precision=replace(cfg.precision, int4_algorithm="rtn"))
-            self.probes[key] = Probe(cfg, self.out / "probe", self.samples)
+            self.probes[key] = Probe(cfg, self.writer.dir("probe").root, self.samples)
         return self.probes[key]
 
     def rank(self, over: list[str], unit: str) -> dict[str, Any]:
         from runner.policy import sensitivity
 
         precision = next(o.split("=", 1)[1] for o in over if o.startswith("precision="))
-        folder = self.out / (f"sensitivity_{precision}" + ("" if unit == self.unit else f"_{unit}"))
+        name = f"sensitivity_{precision}" + ("" if unit == self.unit else f"_{unit}")
+        folder = self.writer.dir(name).root
         key = {"overrides": [*self.overrides, *over], "unit": unit, "samples": self.samples}
         s = sensitivity.ranked(folder, key, unit, lambda: self.probe(over))
         s["folder"] = folder.name
@@ -90,7 +114,7 @@ class Runner:
             cfg = replace(probe.cfg, model=replace(probe.cfg.model, **{leaf: list(patterns)}))
             m = probe.score(cfg)
             self.memo[memo_key] = m["drop"]
-            self.memo_path.write_text(json.dumps(self.memo, indent=1))
+            self.writer.write_text(MEMO, json.dumps(self.memo, indent=1))
             log.info("fallback: %d pattern(s) kept: drop %+.2f %%", len(patterns), 100 * m["drop"])
         return self.memo[memo_key]
 
@@ -101,15 +125,24 @@ class Runner:
 
 
 def write_outputs(out: Path, trail: Trail, argv: list[str], th: Thresholds) -> list[Path]:
-    """decision.md, the sweep summary of the folder, recommended_<precision>.yaml."""
+    """decision.md, the sweep summary of the folder, recommended_<precision>.yaml: every file
+    through the writer rooted at `out`; a file that cannot be written costs only itself."""
+    from runner.core.safe_io import one_line
+    from runner.core.writer import Writer
     from runner.recipes.export import summarize_sweep
     from runner.recipes.writer import recipe_yaml
 
-    written = []
-    for stale in [*out.glob("recommended_*.yaml"), *out.glob("candidate_*.yaml")]:
-        stale.unlink()  # an earlier walk's recipe must not outlive this trail
-    (out / "decision.md").write_text(markdown(trail, argv, th))
-    written.append(out / "decision.md")
+    w, written = Writer(out), []
+
+    def put(name: str, text: str) -> None:
+        try:
+            written.append(w.write_text(name, text))
+        except OSError as exc:
+            log.warning("could not write %s: %s", name, one_line(exc))
+
+    for pattern in ("recommended_*.yaml", "candidate_*.yaml"):
+        w.remove(pattern)  # an earlier walk's recipe must not outlive this trail
+    put("decision.md", markdown(trail, argv, th))
     s = summarize_sweep(out, objective=th.objective, thresholds=th)
     written += s.written
     for d in trail.decisions:
@@ -117,17 +150,13 @@ def write_outputs(out: Path, trail: Trail, argv: list[str], th: Thresholds) -> l
         if rec is None:
             continue
         name = f"{'recommended' if d.record else 'candidate'}_{d.precision}"
+        by = "Recommended by runner.decide" if d.record else "Next step's candidate (runner.decide)"
         try:
-            by = (
-                "Recommended by runner.decide"
-                if d.record
-                else "Next step's candidate (runner.decide)"
-            )
             text = recipe_yaml(rec, d.why, out, name, by=by)
-            (out / f"{name}.yaml").write_text(text)
-            written.append(out / f"{name}.yaml")
         except Exception as exc:  # noqa: BLE001 - the trail and records are already written
-            log.warning("could not write %s.yaml: %s", name, exc)
+            log.warning("could not write %s.yaml: %s", name, one_line(exc))
+            continue
+        put(f"{name}.yaml", text)
     return written
 
 

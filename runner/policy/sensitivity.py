@@ -282,24 +282,29 @@ def rank(probe: Probe, unit: str = "auto") -> dict[str, Any]:
 
 
 def report_md(s: dict[str, Any], top: int = 40) -> str:
-    """sensitivity.md: what was measured, and the ranking as a table."""
+    """sensitivity.md: what was measured, and the ranking as a table (strings escaped: a
+    ranking read back from a resumed folder is received data)."""
+    from runner.core.safe_io import md_escape, one_line
+
+    e = {k: md_escape(s[k]) for k in ("model", "precision", "backend", "target", "metric")}
     lines = [
-        f"# Per-layer sensitivity: {s['model']} {s['precision']} ({s['backend']}) on {s['target']}",
+        f"# Per-layer sensitivity: {e['model']} {e['precision']} ({e['backend']}) on {e['target']}",
         "",
-        f"Each unit quantized alone, the rest float; {s['metric']} on the first "
-        f"{s['subset']['rows']} validation {s['subset']['of']} of {s['dataset']} "
+        f"Each unit quantized alone, the rest float; {e['metric']} on the first "
+        f"{s['subset']['rows']} validation {md_escape(s['subset']['of'])} of "
+        f"{md_escape(s['dataset'])} "
         f"(FP32 {s['baseline']:.4g}; every unit quantized: {s['all_quantized']['value']:.4g}, "
         f"drop {100 * s['all_quantized']['drop']:+.2f} %). Drop: relative change of the metric, "
         f"positive = worse, with its paired 95 % CI. {len(s['ranking'])} units, "
         f"{s['seconds']:.0f} s.",
         "",
-        "| rank | unit | layers | " + s["metric"] + " | drop % | 95 % CI |",
+        "| rank | unit | layers | " + e["metric"] + " | drop % | 95 % CI |",
         "|---:|---|---:|---:|---:|---|",
     ]
     for i, r in enumerate(s["ranking"][:top], 1):
         lo, hi = r["drop_ci"]
         ci = "-" if lo is None else f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
-        name = r["unit"].replace("|", "\\|")
+        name = one_line(r["unit"]).replace("`", "'").replace("|", "\\|")  # a code span
         lines.append(
             f"| {i} | `{name}` | {len(r['layers'])} | {r['value']:.4g} | "
             f"{100 * r['drop']:+.2f} | {ci} |"
@@ -342,26 +347,59 @@ def plot(s: dict[str, Any], path: Path, top: int = 30) -> Path:
 
 
 def write(s: dict[str, Any], out: Path) -> list[Path]:
-    """sensitivity.json, .md and .png into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SENSITIVITY_FILE).write_text(json.dumps(s, indent=1))
-    (out / "sensitivity.md").write_text(report_md(s))
-    written = [out / SENSITIVITY_FILE, out / "sensitivity.md"]
+    """sensitivity.json, .md and .png into `out`, through the writer rooted there (no symlink
+    followed: a planted sensitivity.md -> victim is refused)."""
+    from runner.core.writer import Writer
+
+    w = Writer(out)
+    written = [
+        w.write_text(SENSITIVITY_FILE, json.dumps(s, indent=1)),
+        w.write_text("sensitivity.md", report_md(s)),
+    ]
     try:
-        written.append(plot(s, out / "sensitivity.png"))
+        written.append(w.write_with("sensitivity.png", lambda p: plot(s, p)))
     except Exception as exc:  # noqa: BLE001 - a plotting failure must not lose the ranking
         log.warning("could not draw sensitivity.png: %s", exc)
     return written
 
 
-def cached(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """An earlier ranking in `out` made with the same settings (resume), else None."""
-    path = out / SENSITIVITY_FILE
+def _usable(s: Any) -> bool:
+    """Whether a ranking read back from a folder has the shape report_md and the walk read:
+    strings where names are, finite numbers where figures are (a resumed folder is data)."""
+    import math
+
+    def num(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    def names(x: Any) -> bool:
+        return isinstance(x, list) and all(isinstance(n, str) for n in x)
+
     try:
-        s = json.loads(path.read_text())
+        ok = names([s[k] for k in ("model", "dataset", "precision", "backend", "target", "unit",
+                                   "metric")] + [s["subset"]["of"]])  # fmt: skip
+        ok = ok and num(s["baseline"]) and num(s["seconds"]) and num(s["subset"]["rows"])
+        ok = ok and num(s["all_quantized"]["value"]) and num(s["all_quantized"]["drop"])
+        for r in s["ranking"]:
+            lo, hi = r["drop_ci"]
+            ok = ok and isinstance(r["unit"], str) and names(r["layers"]) and names(r["patterns"])
+            ok = ok and num(r["value"]) and num(r["drop"]) and (lo is None or num(lo) and num(hi))
+        return bool(ok)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def cached(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """An earlier ranking in `out` made with the same settings (resume), else None; read as
+    received data (bounded JSON, no symlink, its shape checked)."""
+    from runner.core.gate import read_json
+
+    try:
+        s = read_json(out / SENSITIVITY_FILE)
     except (OSError, ValueError):
         return None
-    return s if isinstance(s, dict) and s.get("key") == key else None
+    if not isinstance(s, dict) or s.get("key") != key or not _usable(s):
+        return None
+    return s
 
 
 def ranked(out: Path, key: dict[str, Any], unit: str, probe: Callable[[], Probe]) -> dict:

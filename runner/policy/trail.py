@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.core.safe_io import md_escape, one_line, printable
 from runner.report.verdict import MB, Thresholds, relative_drop
 
 
@@ -46,9 +47,11 @@ class Trail:
 
     def add(self, step: Step) -> None:
         self.steps.append(step)
-        if self.echo is not None:
+        if self.echo is not None:  # record strings reach the console: no control characters
             self.echo(
-                f"[decide] {step.step}: {step.label} - {step.figures}\n         -> {step.then}"
+                printable(
+                    f"[decide] {step.step}: {step.label} - {step.figures}\n         -> {step.then}"
+                )
             )
 
 
@@ -70,7 +73,8 @@ def figures(rec: dict[str, Any]) -> str:
 def bisect_table(precision, unit, kept_as, ranking, seen, margin: float) -> str:
     """The fallback's bisection as a Markdown table: units kept, drop on the subset."""
     rows = "\n".join(
-        f"| {k} | {', '.join(r['unit'] for r in ranking[:k]) if k else '(none)'} | {100 * d:+.2f} |"
+        f"| {k} | {', '.join(md_escape(r['unit']) for r in ranking[:k]) if k else '(none)'} | "
+        f"{100 * d:+.2f} |"
         for k, d in sorted(seen.items())
     )
     return (
@@ -112,12 +116,20 @@ def cost_line(full: dict, mixed: dict) -> str:
     )
 
 
+def code(value: object) -> str:
+    """A value as an inline code span: one line, no backtick to close it early (HTML inside a
+    code span is shown, not rendered)."""
+    return "`" + one_line(value, 500).replace("`", "'") + "`"
+
+
 def markdown(trail: Trail, argv: list[str], th: Thresholds) -> str:
-    """decision.md: the trail as a table, the decisions, then the fallback details."""
+    """decision.md: the trail as a table, the decisions, then the fallback details; record
+    strings escaped as in summary.md (a resumed folder's records are received data)."""
     lines = [
         "# Decision trail",
         "",
-        f"`python -m runner.decide {' '.join(argv)}`; ship below {100 * th.ship_below:g} %, "
+        f"Command: python -m runner.decide {md_escape(' '.join(argv))}; "
+        f"ship below {100 * th.ship_below:g} %, "
         f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x. "
         "Each job's record is in its folder `<n>_<job>`.",
         "",
@@ -125,18 +137,20 @@ def markdown(trail: Trail, argv: list[str], th: Thresholds) -> str:
         "|---:|---|---|---|---|---|",
     ]
     for i, s in enumerate(trail.steps, 1):
-        cells = [s.step, f"`{s.job}`" if s.job else "-", s.label, s.figures, s.then]
-        lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        job = code(s.job).replace("|", "\\|") if s.job else "-"  # a cell: | splits even `x|y`
+        cells = [md_escape(c) for c in (s.step, s.label, s.figures, s.then)]
+        cells.insert(1, job)
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines += ["", "## Decision", ""]
     for d in trail.decisions:
         shipped = (
-            f"ship `{d.job}`"
+            f"ship {code(d.job)}"
             if d.record is not None
-            else f"nothing to ship yet; `{d.job}` is the candidate for the next step"
+            else f"nothing to ship yet; {code(d.job)} is the candidate for the next step"
             if d.candidate is not None
             else "nothing to ship"
         )
-        lines.append(f"- **{d.precision.upper()}**: {shipped}. {d.why}")
+        lines.append(f"- **{md_escape(d.precision.upper())}**: {shipped}. {md_escape(d.why)}")
     if trail.sections:
         lines += ["", "## Fallback", "", *trail.sections]
     return "\n".join(lines) + "\n"

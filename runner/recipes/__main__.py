@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runner.core.safe_io import printable
 from runner.recipes.book import list_recipes, verify
 from runner.recipes.export import add_parser, export
 from runner.recipes.files import RecipeError
@@ -23,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.command == "list":
-            print("\n".join(list_recipes()))
+            print(printable("\n".join(list_recipes())))
             return 0
         if args.command == "verify":
             return verify(args.recipe, args.overrides)
-        print(f"wrote {export(args)}")
+        print(printable(f"wrote {export(args)}"))
         return 0
     except RecipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.core.safe_io import printable
 from runner.recipes.check import RecipeError, check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,15 +55,13 @@ def find(name: str) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """The recipe as data after every refusal (code, Hydra blocks, write locations, paths)."""
-    import yaml
-
-    from runner.recipes.received import check_received
+    """The recipe as data after the gate (only allowlisted keys; no code, Hydra settings,
+    trust decisions, folders or paths)."""
+    from runner.recipes.files import read_bounded
 
     path = Path(path)
-    check(path.parent, path.stem)  # what Hydra composes: no code, no Hydra settings, no trust
-    check_received(path)
-    return yaml.safe_load(Path(path).read_text())
+    check(path.parent, path.stem)
+    return read_bounded(path)
 
 
 def promise(data: dict[str, Any]) -> str:
@@ -165,16 +164,16 @@ def verify(name: str, overrides: list[str]) -> int:
     if not expected:
         raise RecipeError(f"recipe {path}: no `expected:` block to verify; export one")
     out_dir = Path("outputs/verify") / f"{path.stem}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-    print(f"verify {path}: {promise(data)}\nre-running into {out_dir} ...", flush=True)
+    print(printable(f"verify {path}: {promise(data)}\nre-running into {out_dir} ..."), flush=True)
     rec = run_recipe(path, overrides, out_dir)
     checks = compare(expected, rec)
     for c in checks:
-        print(f"{'PASS' if c.ok else 'FAIL'} {c.text}")
+        print(printable(f"{'PASS' if c.ok else 'FAIL'} {c.text}"))
     failed = [c for c in checks if not c.ok]
     diffs = env_differences(expected.get("environment") or {}, rec.get("env") or {})
     if failed and diffs:
         print("environment differences that might explain it:")
-        print("\n".join(f"- {d}" for d in diffs))
+        print(printable("\n".join(f"- {d}" for d in diffs)))
     elif diffs:
         print(f"({len(diffs)} environment differences; none changed the verdict)")
     print(f"verify: {'FAIL' if failed else 'PASS'} ({len(checks) - len(failed)} of {len(checks)})")

@@ -4,29 +4,35 @@ A recipe is `--config-dir D --config-name N`. Hydra instantiates `_target_` clas
 `hydra:` (callbacks, launchers), hands `hydra.job_logging` to logging's dictConfig (which calls
 `()` factories), and reads the machine through resolvers such as `oc.env`. So the recipe is
 composed with Hydra's own loader (nothing runs), and every file the composition took from D,
-and the composed result, are checked: no `hydra` setting, no `_target_` or `()` key, no
-`@package` header, no `model.trust_pickle` (trusting a pickle or TorchScript file is the
-receiver's decision, on their own command line), no resolver interpolation.
+and the composed result, pass the gate (runner.core.gate): no `hydra` setting, no `_target_` or
+`()` key, no `@package` header, no option file of its own, and only the keys of the gate's
+allowlist (group choices and documented quantization settings), with no interpolation. The
+composed result is compared with the project's own composition of the same group choices:
+whatever differs must be on the allowlist too.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.core.config import Config
+from runner.core.gate import AXES, changed_problem, leaves, settings_problem
 from runner.recipes.files import RecipeError, prescan
 
-__all__ = ["RecipeError", "check", "command_line_problem", "groups"]
+__all__ = ["Recipe", "RecipeError", "check", "command_line_problem", "groups"]
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CODE_KEYS = ("_target_", "()")
-TRUST_KEYS = ("trust_pickle", "trust_code")
-CONFIG_KEYS = tuple(f.name for f in fields(Config))  # the keys a recipe may set
-# ${a.b} and ${.a} copy another value; anything else (${oc.env:X}, ${now:...}) is a resolver.
-_PLAIN = re.compile(r"\$\{\.*[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\}")
-_HYDRA_FILLED = ("runtime", "job.config_name")  # what Hydra itself sets per primary config
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A received recipe that passed the gate: its group choices and the settings it changes
+    (dotted keys of the allowlist) against the project's own composition of those choices."""
+
+    path: Path
+    choices: dict[str, str]
+    settings: dict[str, Any]
 
 
 def groups() -> set[str]:
@@ -86,20 +92,15 @@ def _file_problem(tree: dict, header: dict, package: str, config_path: str) -> s
             "a `hydra:` block is refused (Hydra callbacks, launchers and logging run code); "
             "remove it and pass hydra.* on the command line"
         )
-    for where, key, value in _walk(tree):
+    for where, key, _ in _walk(tree):
         if set(_parts(key)) & set(CODE_KEYS):
             return f"`{key}` at {where} is refused: a recipe is data and never names code"
-        if any(t in str(key) for t in TRUST_KEYS):
-            return (
-                f"{where} is refused: trusting a pickle or TorchScript file is the receiver's "
-                "decision; remove it and pass model.trust_pickle=true on your command line"
-            )
-        if isinstance(value, str) and "${" in _PLAIN.sub("", value):
-            return (
-                f"the interpolation {value[:60]!r} at {where} is refused: resolvers read the "
-                "machine (environment, files, clock); write the value out"
-            )
-    return None
+    if config_path.split("/")[0] in groups():
+        return (
+            "a recipe picks options of the project's groups (conf/); it may not bring option "
+            "files of its own: set the option's keys in the recipe instead"
+        )
+    return settings_problem(tree, package)
 
 
 def _from_folder(loader: Any, name: str) -> str | None:
@@ -130,23 +131,35 @@ def _hydra_tree(cfg: Any) -> dict:
     return tree
 
 
-def _composed_problem(cfg: Any, reference: Any) -> str | None:
-    """Why the composed recipe is refused, comparing its Hydra settings with the project's."""
+def _job(cfg: Any) -> dict:
+    """The composed config without its `hydra` node, interpolations kept as written."""
     from omegaconf import OmegaConf
 
     job = OmegaConf.to_container(cfg, resolve=False)
     job.pop("hydra", None)
+    return job
+
+
+def _choices(cfg: Any) -> dict[str, str]:
+    """The composition's options of the axes' groups."""
+    return {g: str(o) for g, o in cfg.hydra.runtime.choices.items() if g in AXES}
+
+
+def _composed_problem(cfg: Any, reference: Any, same_choices: Any = None) -> str | None:
+    """Why the composed recipe is refused: code keys, Hydra settings that differ from the
+    project's, and values that differ from the project's composition of the same choices
+    (`same_choices`) on a key the gate does not allow."""
+    job = _job(cfg)
     if where := _code_key(job):
         return f"`_target_`/`()` at {where} is refused: a recipe is data and never names code"
-    if job["model"].get("trust_pickle") is not False:  # an interpolation counts as set
-        return "model.trust_pickle is refused in a recipe; pass it on your own command line"
     if _hydra_tree(cfg) != _hydra_tree(reference):
         return "it changes Hydra's settings, which is refused; pass hydra.* on the command line"
-    return None
+    return changed_problem(job, _job(same_choices if same_choices is not None else reference))
 
 
-def check(config_dir: Path, config_name: str = "config") -> None:
-    """Compose the recipe without running anything; RecipeError (one line) if it is refused."""
+def check(config_dir: Path, config_name: str = "config") -> Recipe:
+    """Compose the recipe without running anything: the checked Recipe, or RecipeError (one
+    line naming the file, the key and the fix)."""
     from hydra.types import RunMode
 
     config_dir = Path(config_dir)
@@ -156,20 +169,25 @@ def check(config_dir: Path, config_name: str = "config") -> None:
         raise RecipeError(f"recipe name {config_name!r}: name a file inside --config-dir")
     if not config_dir.is_dir() or not primary.is_file():
         raise RecipeError(f"recipe {primary}: no such file; check --config-dir and --config-name")
-    prescan(config_dir, primary, groups())
+    prescan(config_dir, primary)
     loader = _loader(config_dir)
     try:
         why = _from_folder(loader, name)
         if why is None:
             cfg = loader.load_configuration(name, [], RunMode.MULTIRUN)
             ref = _loader(None).load_configuration("config", [], RunMode.MULTIRUN)
-            why = _composed_problem(cfg, ref)
+            over = [f"{g}={o}" for g, o in _choices(cfg).items()]
+            same = _loader(None).load_configuration("config", over, RunMode.MULTIRUN)
+            why = _composed_problem(cfg, ref, same)
     except RecipeError:
         raise
     except Exception as exc:  # noqa: BLE001 - Hydra's composition errors, as one line
         why = "Hydra cannot compose it: " + " ".join(str(exc).split())[:300]
     if why:
         raise RecipeError(f"recipe {primary}: {why}")
+    mine, ref = dict(leaves(_job(cfg))), dict(leaves(_job(same)))
+    changed = {k: v for k, v in sorted(mine.items()) if k not in ref or ref[k] != v}
+    return Recipe(primary, _choices(cfg), changed)
 
 
 def command_line_problem(argv: list[str]) -> str | None:
@@ -195,12 +213,9 @@ def command_line_problem(argv: list[str]) -> str | None:
         name = Path(args.config_name or "config")
         bad = ".." in name.parts or name.is_absolute()
         return f"--config-name {name} is refused: name a config inside conf/" if bad else None
-    from runner.recipes.received import check_received
-
     name = (args.config_name or "config").removesuffix(".yaml")
     try:
         check(Path(args.config_dir), name)
-        check_received(Path(args.config_dir) / f"{name}.yaml")  # where it writes, what it reads
     except RecipeError as exc:
         return str(exc)
     return None

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from runner.core.safe_io import printable
 from runner.recipes.book import LOCAL, load, promise
 from runner.recipes.check import RecipeError
 
@@ -116,21 +117,44 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--force", action="store_true", help="overwrite an existing recipe")
 
 
+def recipe_name(args: argparse.Namespace, rec: dict[str, Any]) -> str:
+    """The recipe's file name: --name (a plain name, else refused), or model_precision_method
+    from the record, sanitized (an axis may be `/abs/x`: it never becomes a path)."""
+    from runner.core.writer import Writer
+
+    if args.name is not None:
+        if Writer.name(args.name) != args.name or args.name.endswith(".yaml"):
+            raise RecipeError(
+                f"--name {printable(args.name)!r}: give a plain name ([A-Za-z0-9_.-], no folder, "
+                "no .yaml); --out chooses the folder"
+            )
+        return args.name
+    a = rec["axes"]
+    return Writer.name("_".join(str(a.get(k)) for k in ("model", "precision", "method")))
+
+
 def export(args: argparse.Namespace) -> Path:
-    """Write the recipe file and check it loads as a received recipe would."""
+    """Write the recipe file into --out (through the writer: no symlink followed, nothing
+    outside it) after checking it loads as a received recipe would."""
+    import tempfile
+
+    from runner.core.writer import Writer
+
     if not Path(args.sweep_dir).is_dir():
         raise RecipeError(f"{args.sweep_dir} is not a directory; give a sweep output folder")
     rec, why = pick(args.sweep_dir)
-    a = rec["axes"]
-    name = args.name or "_".join(str(a.get(k)) for k in ("model", "precision", "method"))
-    path = Path(args.out) / f"{name}.yaml"
-    if path.exists() and not args.force:
-        raise RecipeError(f"{path} exists; choose another --name or pass --force")
+    name = recipe_name(args, rec)
     text = export_text(rec, why, name, (args.metric_tolerance, args.speedup_tolerance))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    load(path)  # what is written must pass the checks a receiver runs
-    return path
+    with tempfile.TemporaryDirectory(prefix="recipe-") as tmp:  # checked before it is written
+        (Path(tmp) / f"{name}.yaml").write_text(text)
+        load(Path(tmp) / f"{name}.yaml")
+    try:
+        out = Writer(args.out)
+        if (path := out.path(f"{name}.yaml")).exists() and not args.force:
+            raise RecipeError(f"{path} exists; choose another --name or pass --force")
+        return out.write_text(path.name, text)
+    except OSError as exc:
+        raise RecipeError(f"cannot write the recipe: {exc}") from None
 
 
 def write_recommended(s: Any) -> list[Path]:
@@ -139,18 +163,17 @@ def write_recommended(s: Any) -> list[Path]:
     when nothing is recommended now. A recipe that cannot be written costs only itself."""
     import logging
 
-    from runner.core.safe_io import safe_name
+    from runner.core.safe_io import one_line, safe_name
     from runner.recipes.writer import recipe_yaml
     from runner.report.summary import save
 
     log = logging.getLogger(__name__)
     before = len(s.written)
     if not s.recommendations:  # an earlier summary's recipe must not outlive its reason
-        for stale in s.root.glob("recommended*.yaml"):
-            try:
-                stale.unlink()  # a symlink goes, not what it points to
-            except OSError as exc:
-                log.warning("could not remove the stale %s: %s", stale.name, exc)
+        try:
+            s.writer().remove("recommended*.yaml")  # a symlink goes, not what it points to
+        except OSError as exc:
+            log.warning("could not remove the stale recipes: %s", one_line(exc))
     for i, rec in enumerate(s.recommendations):
         names = ["recommended"] if i == 0 else []
         if len(s.recommendations) > 1:  # one recipe per group, the first also as the default
@@ -159,9 +182,9 @@ def write_recommended(s: Any) -> list[Path]:
             try:
                 text = recipe_yaml(rec.record, rec.why, s.root, name)
             except Exception as exc:  # an odd record must not lose the rest of the summary
-                log.warning("could not write %s.yaml: %s", name, exc)
+                log.warning("could not write %s.yaml: %s", name, one_line(exc))
                 continue
-            save(s, s.root / f"{name}.yaml", lambda p, t=text: p.write_text(t))
+            save(s, f"{name}.yaml", lambda p, t=text: p.write_text(t))
     return s.written[before:]
 
 

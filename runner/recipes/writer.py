@@ -1,8 +1,9 @@
 """The recommendation as a runnable recipe: a primary Hydra config over conf/ that re-runs the
 recommended job, carrying only what a recipe may hold (project groups, plain typed keys).
 
-Overrides copied from a record are filtered: no trust decision, no machine-specific path, no
-test hook, no resolver; comment lines are one line each, so a record cannot inject YAML.
+Overrides copied from a record are filtered through the gate's allowlist (runner.core.gate):
+only the axes' options that conf/ has and the settings a received recipe may set travel, with
+no interpolation; comment lines are one line each, so a record cannot inject YAML.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ from runner.report.records import AXES, _num
 
 log = logging.getLogger(__name__)
 WIDTH = 100
-# What a recommended recipe may carry from a record: plain keys and option names, and not the
-# settings that only make sense on the sender's machine (or are test hooks).
+# What a recommended recipe may carry from a record: plain keys and option names.
 _KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
 _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-
-
-_NOT_IN_RECIPE = ("hydra", "cache_dir", "fault", "force")
+LOCAL_PATHS = ("model.path", "dataset.path")  # the user's own files: on the re-run line only
 
 
 def _overrides_as_values(
@@ -44,19 +40,19 @@ def _overrides_as_values(
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as exc:  # a bad override must not stop the summary
-        log.warning("cannot parse the overrides %s: %s", overrides, exc)
+        log.warning("cannot parse the overrides %s: %s", one_line(overrides), one_line(exc))
         return values
     for o in parsed:
         if o.key_or_group in groups or "/" in o.key_or_group or o.package is not None:
             continue  # group choices travel in the defaults list
         if o.is_delete() or o.is_sweep_override():
-            log.warning("recommended.yaml cannot express the override %s", o.input_line)
+            log.warning("recommended.yaml cannot express the override %s", one_line(o.input_line))
+            continue
+        if o.key_or_group in LOCAL_PATHS and "${" not in str(o.value()) and local is not None:
+            local.append(f"{o.key_or_group}={o.value()}")  # the re-run line, not the recipe
             continue
         if not _recipe_may_hold(o.key_or_group, o.value()):
             log.warning("recommended.yaml leaves out %s", one_line(o.input_line, 100))
-            continue
-        if o.key_or_group.split(".")[-1] == "path" and local is not None:
-            local.append(f"{o.key_or_group}={o.value()}")
             continue
         *parents, leaf = o.key_or_group.split(".")
         node = values
@@ -67,15 +63,21 @@ def _overrides_as_values(
 
 
 def _recipe_may_hold(key: str, value: Any) -> bool:
-    """Whether a record's override may travel into a recipe: a plain key of the typed config,
-    no trust decision (the receiver's), no machine-specific path or test hook, no resolver."""
-    from runner.recipes.check import CONFIG_KEYS, TRUST_KEYS
+    """Whether a record's override may travel into a recipe: a key a received recipe may set
+    (runner.core.gate's allowlist) with no interpolation in its value."""
+    from runner.core.gate import settable, value_problem
 
-    if not _KEY_PATH.fullmatch(key) or key.split(".")[0] not in CONFIG_KEYS:
+    if not _KEY_PATH.fullmatch(key) or not settable(key):
         return False
-    if any(t in key for t in TRUST_KEYS) or key.split(".")[0] in _NOT_IN_RECIPE:
-        return False
-    return "${" not in str(value)
+    return value_problem(key, value) is None and "${" not in str(value)
+
+
+def _is_option(group: str, option: Any) -> bool:
+    """Whether `option` is one of conf/<group>/'s options (a plain name)."""
+    from runner.recipes.check import CONF
+
+    text = str(option)
+    return bool(_OPTION.fullmatch(text)) and (CONF / group / f"{text}.yaml").is_file()
 
 
 def recipe_yaml(
@@ -88,13 +90,14 @@ def recipe_yaml(
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
 
+    from runner.core.gate import AXES as GROUPS
     from runner.core.safe_io import one_line, safe_name
-    from runner.recipes.check import groups as project_groups
 
     axes = rec["axes"]
     choices = rec.get("choices") or {k: axes[k] for k in AXES[:5]}
-    plain = {g: o for g, o in choices.items() if g in project_groups() and _OPTION.fullmatch(o)}
-    if dropped := sorted(set(choices) - set(plain) - {g for g in choices if g.startswith("hydra")}):
+    plain = {g: o for g, o in choices.items() if g in GROUPS and _is_option(g, o)}
+    skipped = {g for g in choices if g.startswith("hydra") or g == "tracking"}
+    if dropped := sorted(set(choices) - set(plain) - skipped):
         log.warning("recommended.yaml leaves out the choices of %s", one_line(dropped, 100))
     groups = plain
     defaults = ["config", *({f"override {g}": o} for g, o in groups.items()), "_self_"]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from runner.core.record import RESULT_FILE, read
+from runner.core.safe_io import one_line
 
 log = logging.getLogger(__name__)
 AXES = ("model", "dataset", "precision", "method", "target", "backend")
@@ -110,7 +111,7 @@ def load_records(root: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, 
         if why is None:
             good.append((path, rec))
         else:
-            log.warning("skipping %s: %s", path, why)
+            log.warning("skipping %s: %s", one_line(path), one_line(why))
             bad.append((path, why))
     return good, bad
 
@@ -126,7 +127,7 @@ def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None
                 "outcomes_file %r of %s is not beside the record: only a file of that name "
                 "beside it is read",
                 name,
-                path,
+                one_line(path),
             )
         name = Path(name).name
     if (path.parent / name).is_symlink() or not (path.parent / name).is_file():
@@ -137,6 +138,6 @@ def load_outcomes(path: Path, rec: dict) -> tuple[np.ndarray, np.ndarray] | None
         if base.size != cand.size or not base.size or not np.isfinite([base, cand]).all():
             raise ValueError("baseline and candidate must be finite and of one non-zero length")
     except Exception as exc:  # an unreadable outcomes file only costs the sample count
-        log.warning("ignoring the outcomes of %s: %s", path, exc)
+        log.warning("ignoring the outcomes of %s: %s", one_line(path), one_line(exc))
         return None
     return base, cand

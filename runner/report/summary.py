@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from runner.core.safe_io import md_escape
+from runner.core.safe_io import md_escape, one_line
 from runner.report.recommend import pareto_front, recommend
 from runner.report.records import AXES, _num, load_outcomes, load_records
 from runner.report.verdict import MB, OBJECTIVES, Thresholds, verdict
@@ -77,6 +77,12 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # what the verdicts rest on
     text: str = ""
     written: list[Path] = field(default_factory=list)
+
+    def writer(self) -> Any:
+        """The writer rooted at the sweep folder: every summary file goes through it."""
+        from runner.core.writer import Writer
+
+        return Writer(self.root, create=False)
 
 
 def variant(rec: dict) -> str:
@@ -242,28 +248,32 @@ def render(df: pd.DataFrame, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _md_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with every string cell escaped for Markdown (record strings are untrusted)."""
-    return df.apply(lambda col: col.map(lambda x: md_escape(x) if isinstance(x, str) else x))
+def _md_cells(df: pd.DataFrame, esc: Any = md_escape) -> pd.DataFrame:
+    """The table with every string cell escaped for Markdown, or (esc=console) made one
+    line without terminal control characters: record strings are untrusted."""
+    return df.apply(lambda col: col.map(lambda x: esc(x) if isinstance(x, str) else x))
+
+
+def console(value: Any) -> str:
+    """A record string for the console: one line, terminal control characters replaced."""
+    return one_line(value, 500)
 
 
 def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -> str:
     """The whole human-readable summary: table, reasons, recommendation, unreadable files."""
     df, h = s.table, "## " if markdown else ""
-    esc = md_escape if markdown else str  # record strings are inert in summary.md
+    esc = md_escape if markdown else console  # record strings are inert in both
     fixed = [f"{k}={esc(df[k].iloc[0])}" for k in GROUP if len(df) and df[k].nunique() == 1]
     intro = (
         f"{len(df)} jobs; {', '.join(fixed) or 'no records'}; objective {objective}; "
         f"ship below {th.ship_below:.1%}, try QAT up to {th.qat_below:.1%}"
     )
     out = [
-        *textwrap.wrap(f"{'# ' if markdown else ''}Sweep summary of {s.root}", WIDTH),
+        *textwrap.wrap(f"{'# ' if markdown else ''}Sweep summary of {esc(s.root)}", WIDTH),
         *textwrap.wrap(intro, WIDTH),
         *(line for note in s.notes for line in textwrap.wrap(esc(note), WIDTH)),
         "",
-        render(_md_cells(df) if markdown else df, markdown)
-        if len(df)
-        else "(no result records found)",
+        render(_md_cells(df, esc), markdown) if len(df) else "(no result records found)",
         "",
         "front: L/S/M = on the metric-vs-latency/size/memory Pareto front; ! = risky INT4",
         "",
@@ -330,27 +340,27 @@ def _warnings(rec: dict) -> str:
     return "; ".join(w for w in found if isinstance(w, str)) if isinstance(found, list) else ""
 
 
-def save(s: Summary, path: Path, writer: Any) -> None:
-    """Write one summary file without following a symlink; a refusal costs only that file."""
-    from runner.core.safe_io import write_with
-
+def save(s: Summary, name: str, fill: Any) -> None:
+    """Write one summary file at the sweep folder's root through its writer (no symlink
+    followed, nothing outside it); a refusal costs only that file."""
     try:
-        s.written.append(write_with(path, writer))
+        s.written.append(s.writer().write_with(name, fill))
     except OSError as exc:
-        log.warning("could not write %s: %s", path.name, exc)
+        log.warning("could not write %s: %s", name, one_line(exc))
 
 
 def _write(s: Summary, th: Thresholds, objective: str) -> None:
     """summary.md, summary.csv and pareto.png into the sweep dir (the recommended recipes are
     runner.recipes' to write: runner.recipes.export.summarize_sweep does both)."""
     md = report(s, th, objective, markdown=True)
-    save(s, s.root / "summary.md", lambda p: p.write_text(md))
-    save(s, s.root / "summary.csv", lambda p: s.table.to_csv(p, index=False))
+    save(s, "summary.md", lambda p: p.write_text(md))
+    save(s, "summary.csv", lambda p: s.table.to_csv(p, index=False))
     try:
         from runner.report.plots import plot_pareto
 
+        shown = _md_cells(s.table, console)  # labels without control characters
         chosen = [r.row for r in s.recommendations if r.row is not None]
-        save(s, s.root / "pareto.png", lambda p: plot_pareto(s.table, p, chosen))
+        save(s, "pareto.png", lambda p: plot_pareto(shown, p, chosen))
     except Exception as exc:  # a plotting failure must not lose the rest of the summary
         log.warning("could not draw pareto.png: %s", exc)
 

@@ -80,27 +80,23 @@ def sweep_group(sweep_dir: Path) -> str:
     return Path(sweep_dir).resolve().name
 
 
-def job_context(job_dir: Path) -> tuple[dict[str, Any], str | None]:
-    """The job's resolved config and its sweep group, read from Hydra's .hydra/ files.
+def job_context(
+    job_dir: Path, config: Any = None, multirun: bool = False
+) -> tuple[dict[str, Any], str | None]:
+    """The job's config as W&B shows it and its sweep group.
 
-    A multirun job, or one started by a W&B agent, belongs to its parent (sweep) directory.
+    The config is the one the job ran with, handed over by the caller (a typed Config or a
+    mapping); nothing is read from the job folder, which may be a received one to resume
+    (a planted .hydra/config.yaml with `${oc.env:SECRET}` must never be resolved). A
+    multirun job, or one started by a W&B agent, belongs to its parent (sweep) directory.
     """
-    import yaml
-    from omegaconf import OmegaConf
+    import dataclasses
 
-    hydra_dir = Path(job_dir) / ".hydra"
-    resolved: dict[str, Any] = {}
-    if (hydra_dir / "config.yaml").is_file():
-        conf = OmegaConf.load(hydra_dir / "config.yaml")
-        try:
-            resolved = OmegaConf.to_container(conf, resolve=True)  # type: ignore[assignment]
-        except Exception:  # noqa: BLE001 - an unresolvable value: log it as written
-            resolved = OmegaConf.to_container(conf, resolve=False)  # type: ignore[assignment]
-    mode = None
-    if (hydra_dir / "hydra.yaml").is_file():
-        mode = (yaml.safe_load((hydra_dir / "hydra.yaml").read_text()) or {}).get("hydra") or {}
-        mode = mode.get("mode")
-    in_sweep = mode == "MULTIRUN" or bool(os.environ.get("WANDB_SWEEP_ID"))
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        resolved = dataclasses.asdict(config)
+    else:
+        resolved = dict(config or {})
+    in_sweep = multirun or bool(os.environ.get("WANDB_SWEEP_ID"))
     return resolved, sweep_group(Path(job_dir).parent) if in_sweep else None
 
 
@@ -165,9 +161,13 @@ def _verdict(record: dict[str, Any], resolved: dict[str, Any]) -> str | None:
 
 def _start(cfg: TrackingConfig, run_dir: Path, **kwargs: Any) -> Any:
     """wandb.init with W&B's console chatter off (unless tracking.verbose) and a bounded
-    start-up wait."""
+    start-up wait; its files go to run_dir/wandb, a real folder inside run_dir (the writer
+    refuses a symlink there)."""
     import wandb
 
+    from runner.core.writer import Writer
+
+    Writer(run_dir, create=False).dir("wandb")
     if not cfg.verbose:  # some lines (login) are printed before the settings apply
         logging.getLogger("wandb").setLevel(logging.ERROR)
         os.environ.setdefault("WANDB_SILENT", "true")
@@ -199,14 +199,22 @@ def _warn(what: str, exc: BaseException) -> None:
     )
 
 
-def log_record(cfg: TrackingConfig, job_dir: Path, record: dict[str, Any]) -> None:
-    """Send one job's record to the tracker; tracking problems never fail the job."""
+def log_record(
+    cfg: TrackingConfig,
+    job_dir: Path,
+    record: dict[str, Any],
+    *,
+    config: Any = None,
+    multirun: bool = False,
+) -> None:
+    """Send one job's record (and `config`, the config it ran with) to the tracker; tracking
+    problems never fail the job."""
     if cfg.name == "none":
         return
     if cfg.name != "wandb":
         raise ValueError(f"unknown tracking {cfg.name!r}; valid: none, wandb")
     try:
-        resolved, group = job_context(job_dir)
+        resolved, group = job_context(job_dir, config, multirun)
         axes = record.get("axes") or {}
         run = _start(
             cfg,
@@ -233,6 +241,8 @@ def log_sweep(cfg: TrackingConfig, sweep_dir: Path, summary: Any) -> None:
     try:
         import wandb
 
+        from runner.core.writer import Writer
+
         sweep_dir, group = Path(sweep_dir), sweep_group(sweep_dir)
         run = _start(cfg, sweep_dir, name=f"{group}-summary", group=group, job_type="summary")
         try:
@@ -240,8 +250,8 @@ def log_sweep(cfg: TrackingConfig, sweep_dir: Path, summary: Any) -> None:
             data: dict[str, Any] = {"jobs": len(table)}
             if len(table):
                 data["summary_table"] = wandb.Table(dataframe=table.astype(str))
-            if (sweep_dir / "pareto.png").is_file():
-                data["pareto"] = wandb.Image(str(sweep_dir / "pareto.png"))
+            if pareto := Writer(sweep_dir, create=False).files("pareto.png"):
+                data["pareto"] = wandb.Image(str(pareto[0]))
             run.log(data)
             recs = [
                 f"{r.record['axes']['precision']}/{r.record['axes']['method']}"
@@ -250,8 +260,9 @@ def log_sweep(cfg: TrackingConfig, sweep_dir: Path, summary: Any) -> None:
             run.summary.update({"jobs": len(table), "recommended": ", ".join(recs) or "-"})
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"sweep-{group}")
             art = wandb.Artifact(name, type="sweep-summary")
-            for pattern in _SWEEP_FILES:
-                for path in sorted(sweep_dir.glob(pattern)):
+            files = Writer(sweep_dir, create=False)
+            for pattern in _SWEEP_FILES:  # regular files only: never a planted link's target
+                for path in files.files(pattern):
                     art.add_file(str(path))
             run.log_artifact(art)
         finally:

@@ -119,19 +119,21 @@ def test_e3_config_path_and_experimental_rerun_are_refused(tmp_path):
 
 
 def test_e4_trust_pickle_in_a_recipe_is_refused_but_the_receiver_may_pass_it(tmp_path):
-    text = "defaults: [config, _self_]\nmodel: {path: evil.pt, arch: digits_cnn, "
-    _recipe(tmp_path, {"r.yaml": text + "trust_pickle: true}\n"})
-    _refused(tmp_path, "r", "model.trust_pickle is refused")
-    _recipe(tmp_path, {"r.yaml": text + "name: torch_file}\n"})
-    argv = ["-cd", str(tmp_path), "-cn", "r", "model.trust_pickle=true"]
+    text = "defaults: [config, override model: torch_file, _self_]\nmodel: {arch: digits_cnn"
+    _recipe(tmp_path, {"r.yaml": text + ", trust_pickle: true}\n"})
+    _refused(tmp_path, "r", "model.trust_pickle is refused: trusting a pickle")
+    _recipe(tmp_path, {"r.yaml": text + "}\n"})
+    argv = ["-cd", str(tmp_path), "-cn", "r", "model.trust_pickle=true", "model.path=evil.pt"]
     assert command_line_problem(argv) is None
 
 
-def test_an_environment_resolver_is_refused_and_plain_interpolation_kept(tmp_path):
-    _recipe(tmp_path, {"r.yaml": "defaults: [config, _self_]\nmodel: {path: '${oc.env:HOME}'}\n"})
-    _refused(tmp_path, "r", "the interpolation '${oc.env:HOME}' at model.path is refused")
+def test_every_interpolation_in_a_received_file_is_refused(tmp_path):
+    """A resolver reads the machine (${oc.env:HOME}); a plain interpolation copies another
+    setting, such as a path out of the free-form `expected:` block (issue 21, row 5)."""
+    _recipe(tmp_path, {"r.yaml": "defaults: [config, _self_]\nseed: '${oc.env:HOME}'\n"})
+    _refused(tmp_path, "r", "the interpolation '${oc.env:HOME}' at seed is refused")
     _recipe(tmp_path, {"r.yaml": "defaults: [config, _self_]\nseed: ${dataset.seed}\n"})
-    check(tmp_path, "r")
+    _refused(tmp_path, "r", "the interpolation '${dataset.seed}' at seed is refused")
 
 
 def test_a_billion_laughs_file_is_refused_in_well_under_a_second(tmp_path):
