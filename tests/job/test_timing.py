@@ -19,19 +19,25 @@ def _blocks(calls: list[str]) -> list[tuple[str, int]]:
     return [(k, len(list(g))) for k, g in itertools.groupby(calls)]
 
 
-def test_time_models_alternates_the_models_in_blocks():
+def test_time_models_alternates_the_models_in_blocks(monkeypatch):
+    """On a fake clock (a call costs exactly its seconds), so that load on the machine cannot
+    stretch a call and swap the block sizes."""
+    import runner.job.measure as measure
+
     calls: list[str] = []
+    now = [0.0]
 
     def model(label: str, seconds: float):
         def fn():
             calls.append(label)
-            time.sleep(seconds)
+            now[0] += seconds
 
         return fn
 
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
     cfg = LatencyConfig(warmup=2, min_runs=30, min_seconds=0.0)
-    # far apart, so that load on the machine (slower sleeps) cannot swap the block sizes
     t_a, t_b = time_models([model("A", 0.0005), model("B", 0.008)], cfg)
+    assert np.allclose(t_a, 0.0005) and np.allclose(t_b, 0.008)
     timed = calls[2 * cfg.warmup :]  # after each model's untimed warm-up calls
     assert timed.count("A") == len(t_a) and timed.count("B") == len(t_b)
     blocks = _blocks(timed)
