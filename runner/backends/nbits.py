@@ -121,12 +121,16 @@ def _node(op: str, inputs: list[str], outputs: list[str], name: str, **attrs):
 
 def matmul_nbits(graph, node, p: Packed, level: int, out: str | None = None):
     """The MatMulNBits node (and its initializers) that replaces MatMul `node` with `p`."""
-    stem = f"{node.name}_Q{p.bits}"
+    return _nbits_node(graph, node.name, node.input[0], out or node.output[0], p, level)
+
+
+def _nbits_node(graph, name: str, x: str, out: str, p: Packed, level: int):
+    stem = f"{name}_Q{p.bits}"
     b = _init(graph, f"{stem}_B", pack(p.q, p.bits))
     s = _init(graph, f"{stem}_scales", p.scale)
     n = p.q.shape[0]
     attrs = {"K": p.k, "N": n, "bits": p.bits, "block_size": p.block, "accuracy_level": level}
-    return _node("MatMulNBits", [node.input[0], b, s], [out or node.output[0]], stem, **attrs)
+    return _node("MatMulNBits", [x, b, s], [out], stem, **attrs)
 
 
 def _offsets(graph, x: str, members: list, block: int) -> list:
@@ -160,8 +164,9 @@ def _offsets(graph, x: str, members: list, block: int) -> list:
 
 def replace(model, plan: dict[str, tuple[int, str]], block: int, level: int) -> dict[str, Packed]:
     """Replace each MatMul named in `plan` (name -> (bits, mode)) whose weight is a constant by
-    a MatMulNBits written here, in place; float-mode layers that read the same input share one
-    block-sum step (`_augmented`). Returns name -> Packed (what each layer now holds)."""
+    a MatMulNBits written here, in place; layers that read the same input at the same bits and
+    mode become one MatMulNBits (`_fused`), float-mode ones over one block-sum step
+    (`_augmented`). Returns name -> Packed (what each layer now holds)."""
     from onnx import numpy_helper
 
     g = model.graph
@@ -174,16 +179,17 @@ def replace(model, plan: dict[str, tuple[int, str]], block: int, level: int) -> 
         bits, mode = plan[node.name]
         p = quantize(numpy_helper.to_array(inits[node.input[1]]), bits, block, mode)
         packed[node.name] = p
-        if p.offset is None:
-            nodes.append(matmul_nbits(g, node, p, level))
-            continue
-        if node.input[0] not in groups:  # the group's nodes go where its first layer was
-            groups[node.input[0]] = []
-            nodes.append(groups[node.input[0]])
-        groups[node.input[0]].append((node, p))
-    for x, members in groups.items():
-        made = _augmented(g, x, members, level) if members[0][1].k % block == 0 else None
-        if made is None:  # a partial last block: the offsets as a MatMul of their own
+        key = (node.input[0], bits, mode)  # layers that read one input: one kernel call
+        if key not in groups:  # the group's nodes go where its first layer was
+            groups[key] = []
+            nodes.append(groups[key])
+        groups[key].append((node, p))
+    for (x, _, mode), members in groups.items():
+        if mode == "symmetric":
+            made = _fused(g, x, members, level)
+        elif members[0][1].k % block == 0:
+            made = _augmented(g, x, members, level)
+        else:  # a partial last block: the offsets as a MatMul of their own
             made = [matmul_nbits(g, n, p, level, f"{n.output[0]}_nbits") for n, p in members]
             made += _offsets(g, x, members, block)
         members[:] = made
@@ -234,14 +240,31 @@ def _augmented(graph, x: str, members: list, level: int) -> list:
         _node("MatMul", [x, j], [f"{stem}_sums"], f"{stem}_sums"),
         _node("Concat", [x, f"{stem}_sums"], [f"{stem}_x"], f"{stem}_concat", axis=-1),
     ]
+    wide = []
     for node, p in members:
         q, scale = digits(p)
-        wide = Packed(np.concatenate([p.q, q], 1), np.concatenate([p.scale, scale], 1), None,
-                      p.bits, block, p.k + 2 * pad)  # fmt: skip
-        mm = matmul_nbits(graph, node, wide, level)
-        mm.input[0] = f"{stem}_x"
-        nodes.append(mm)
-    return nodes
+        both = (np.concatenate([p.q, q], 1), np.concatenate([p.scale, scale], 1))
+        wide.append((node, Packed(*both, None, p.bits, block, p.k + 2 * pad)))
+    return [*nodes, *_fused(graph, f"{stem}_x", wide, level)]
+
+
+def _fused(graph, x: str, members: list, level: int) -> list:
+    """Layers that read `x` as one MatMulNBits, their weights side by side, and a Split into
+    their outputs: one kernel call and one int8 copy of the input for q/k/v (gate/up)
+    instead of three (two). The node is named after its layers, joined by '+'."""
+    name = "+".join(n.name for n, _ in members)
+    first = members[0][1]
+    if len(members) == 1:
+        return [_nbits_node(graph, name, x, members[0][0].output[0], first, level)]
+    q = np.concatenate([p.q for _, p in members])
+    both = Packed(q, np.concatenate([p.scale for _, p in members]), None, first.bits,
+                  first.block, first.k)  # fmt: skip
+    stem = f"{members[0][0].name}_fused"
+    sizes = _init(graph, f"{stem}_sizes", np.array([p.q.shape[0] for _, p in members], np.int64))
+    return [
+        _nbits_node(graph, name, x, f"{stem}_y", both, level),
+        _node("Split", [f"{stem}_y", sizes], [n.output[0] for n, _ in members], stem, axis=-1),
+    ]
 
 
 def _drop_unused(model) -> None:

@@ -308,7 +308,8 @@ def _stored_bits(model) -> dict[str, int]:
     for n in model.graph.node:
         if n.op_type == "MatMulNBits":
             bits = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "bits"), 4)
-            out[n.name.rsplit("_Q", 1)[0]] = int(bits)
+            for name in n.name.rsplit("_Q", 1)[0].split("+"):  # layers fused side by side
+                out[name] = int(bits)
     return out
 
 

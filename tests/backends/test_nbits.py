@@ -132,3 +132,29 @@ def test_an_untied_embedding_gets_a_symmetric_table_of_its_own(tmp_path):
     _, rows = run(tmp_path / "q.onnx", x=np.ones((VOCAB, HIDDEN), np.float32), ids=ids)
     want = nbits.dequantize(nbits.quantize(emb.T, 4, 32, "symmetric")).T
     np.testing.assert_allclose(rows, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bits, mode", [(8, "symmetric"), (4, "float")])
+def test_layers_that_read_one_input_become_one_kernel_call(tmp_path, bits, mode):
+    """q / k / v read the same normalized input: one MatMulNBits (weights side by side) and a
+    Split, each output still the product with its own dequantized weight."""
+    from runner.backends.ort_ptq import _stored_bits
+
+    rng = np.random.default_rng(5)
+    ws = [rng.normal(0.02, 0.1, size=(64, n)).astype(np.float32) for n in (64, 32, 32)]
+    nodes = [helper.make_node("MatMul", ["x", f"w{i}"], [f"y{i}"], name=f"/attn/{n}/MatMul")
+             for i, n in enumerate("qkv")]  # fmt: skip
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 64])
+    outs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None) for i in range(3)]
+    inits = [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(ws)]
+    graph = helper.make_graph(nodes, "g", [x], outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    packed = nbits.replace(model, {n.name: (bits, mode) for n in nodes}, 32, level=0)
+    kernels = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert len(kernels) == 1 and [n.op_type for n in model.graph.node].count("Split") == 1
+    assert _stored_bits(model) == {n.name: bits for n in nodes}
+    onnx.save(model, str(tmp_path / "q.onnx"))
+    xs = rng.normal(0.5, 1.0, size=(1, 5, 64)).astype(np.float32)
+    for y, node in zip(run(tmp_path / "q.onnx", x=xs), nodes, strict=True):
+        want = xs @ nbits.dequantize(packed[node.name])
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
