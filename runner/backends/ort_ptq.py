@@ -236,7 +236,6 @@ def weight_only(job: Job, bits: int) -> Path:
     becomes GatherBlockQuantized (sharing a tied lm_head's table where it can)."""
     import onnx
 
-    from runner.backends import gptq, nbits
     from runner.core.onnx_utils import fold_transposed_weights, gemm_to_matmul, weighted_nodes
 
     s = weight_only_settings(job, bits)
@@ -265,24 +264,7 @@ def weight_only(job: Job, bits: int) -> Path:
         f", {len(keep)} layer(s) kept float" if keep else "",
         f", {len(eight)} layer(s) at 8 bits" if eight else "",
     )
-    embeds = nbits.tables(model)  # token embeddings, and the lm_head each one is tied to
-    ties = {g: nbits.tied(model, t) for g, t in embeds.items()}
-    rest, level = sorted(names - set(keep) - set(eight)), s["accuracy_level"]
-    packed: dict = {}  # layers the project's packer wrote (llama.cpp's block rules)
-    if s["algorithm"] == "gptq":
-        model = gptq.calibrated(job, model, s["block_size"], keep + eight)
-    elif s["algorithm"] == "rtn" and (s["symmetric"] or s["zero_point"] == "float"):
-        mode = "symmetric" if s["symmetric"] else "float"
-        packed = nbits.replace(model, dict.fromkeys(rest, (bits, mode)), s["block_size"], level)
-    else:
-        model = _nbits(model, bits, s, exclude=keep + eight)
-    if eight:  # mixed precision: the named layers at 8 bits, symmetric (Q8_0's rule)
-        plan = dict.fromkeys(eight, (8, "symmetric"))
-        packed |= nbits.replace(model, plan, s["block_size"], level)
-    set_accuracy_level(model, level)
-    if job.only is None:  # a sensitivity probe quantizes its layers only
-        job.details["embedding"] = nbits.embeddings(model, embeds, ties, packed, bits, m, s)
-    job.details["float16_scales"] = nbits.half_scales(model)
+    model = _quantize_layers(job, model, s, sorted(names - set(keep) - set(eight)), keep, eight)
     stored = _stored_bits(model)  # what the graph holds, not what was asked for
     if missing := [n for n in eight if stored.get(n) != 8]:
         raise RuntimeError(f"layers meant for 8 bits are not stored at 8 bits: {missing}")
@@ -298,6 +280,34 @@ def weight_only(job: Job, bits: int) -> Path:
         quantize_settings={"accuracy_level": s["accuracy_level"], "symmetric": s["symmetric"]},
     )
     return out
+
+
+def _quantize_layers(job: Job, model, s: dict, rest: list, keep: list, eight: list):
+    """`rest` at the job's bits by its algorithm, `eight` at 8 bits, a language model's token
+    embedding quantized (sharing a tied lm_head's table), scales stored float16; returns the
+    graph (encoders keep their embedding tables: position tables at 4 bits are untested)."""
+    from runner.backends import gptq, nbits
+
+    bits, level = s["bits"], s["accuracy_level"]
+    embeds = nbits.tables(model)  # token embeddings, and the lm_head each one is tied to
+    ties = {g: nbits.tied(model, t) for g, t in embeds.items()}
+    packed: dict = {}  # layers the project's packer wrote (llama.cpp's block rules)
+    if s["algorithm"] == "gptq":
+        model = gptq.calibrated(job, model, s["block_size"], keep + eight)
+    elif s["algorithm"] == "rtn" and (s["symmetric"] or s["zero_point"] == "float"):
+        mode = "symmetric" if s["symmetric"] else "float"
+        packed = nbits.replace(model, dict.fromkeys(rest, (bits, mode)), s["block_size"], level)
+    else:
+        model = _nbits(model, bits, s, exclude=keep + eight)
+    if eight:  # mixed precision: the named layers at 8 bits, symmetric (Q8_0's rule)
+        plan = dict.fromkeys(eight, (8, "symmetric"))
+        packed |= nbits.replace(model, plan, s["block_size"], level)
+    set_accuracy_level(model, level)
+    m = job.cfg.model  # a sensitivity probe quantizes its layers only; language models only
+    if job.only is None and m.task == "language_modeling":
+        job.details["embedding"] = nbits.embeddings(model, embeds, ties, packed, bits, m, s)
+    job.details["float16_scales"] = nbits.half_scales(model)
+    return model
 
 
 def _stored_bits(model) -> dict[str, int]:

@@ -180,3 +180,15 @@ def test_gptq_honours_8_bit_and_float_layers(tmp_path):
     nodes = _nbits(weight_only(job, 4))
     assert nodes["/lm_head/MatMul_Q8"]["bits"] == 8
     assert [a["bits"] for n, a in nodes.items() if "mlp" in n] == [4]
+
+
+def test_only_a_language_model_gets_its_embedding_quantized(tmp_path):
+    lm = _job(tmp_path, "model.keep_float=[]")
+    ops = [n.op_type for n in onnx.load(str(weight_only(lm, 4))).graph.node]
+    assert "GatherBlockQuantized" in ops and "Gather" not in ops
+    assert lm.details["embedding"]["/embed/Gather"]["shared_with"] == "/lm_head/MatMul"
+    encoder = _job(tmp_path, "model.keep_float=[]")
+    encoder.cfg.model.task = "embedding"  # e.g. MiniLM: its position tables stay float
+    ops = [n.op_type for n in onnx.load(str(weight_only(encoder, 4))).graph.node]
+    assert "Gather" in ops and "GatherBlockQuantized" not in ops
+    assert "embedding" not in encoder.details
