@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runner.core.onnx_utils import BLOCK_SUMS
+
 log = logging.getLogger(__name__)
 MODES = ("symmetric", "float")
 HALF_MAX = 65504.0  # float16's largest finite value
@@ -139,7 +141,7 @@ def _offsets(graph, x: str, members: list, block: int) -> list:
     partial last block work), one MatMul with every member's offsets side by side, a Split."""
     first = members[0][1]
     stem = f"{members[0][0].name}_offsets"
-    j = f"block_sums_{first.k}x{first.block}"  # one per input width, shared by every layer
+    j = f"{BLOCK_SUMS}{first.k}x{first.block}"  # one per input width, shared by every layer
     if j not in {t.name for t in graph.initializer}:
         marks = np.zeros((first.k, first.q.shape[1]), np.float32)
         marks[np.arange(first.k), np.arange(first.k) // block] = 1.0
@@ -229,7 +231,7 @@ def _augmented(graph, x: str, members: list, level: int) -> list:
     first = members[0][1]
     block, kb = first.block, first.q.shape[1]
     pad = -(-kb // block) * block
-    j = f"block_sums_{first.k}x{block}"  # one per input width, shared by every layer
+    j = f"{BLOCK_SUMS}{first.k}x{block}_digits"  # one per input width, shared by every layer
     if j not in {t.name for t in graph.initializer}:
         marks = np.zeros((first.k, 2 * pad), np.float32)
         rows = np.arange(first.k)

@@ -23,6 +23,9 @@ WEIGHT_OPS = {
     "QLinearMatMul": 3,
     "Gather": 0,  # embedding tables
 }
+# Constant matrices that sum an input's blocks (runner.backends.nbits' float offsets): graph
+# plumbing, not weights of the model, so storage_bits does not count them.
+BLOCK_SUMS = "block_sums_"
 
 
 def export_onnx(module: Any, example: Any, path: Path) -> Path:
@@ -178,7 +181,7 @@ def _weight_elems(model: Any) -> list[tuple[str, int, int]]:
         while src is not None and src.op_type in ("DequantizeLinear", "Cast", "Transpose"):
             name = src.input[0]
             src = producer.get(name)
-        if name in inits:
+        if name in inits and not name.startswith(BLOCK_SUMS):
             t = inits[name]
             out.append((name, int(np.prod(t.dims)), t.data_type))
     return out

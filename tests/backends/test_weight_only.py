@@ -105,6 +105,7 @@ def test_weight_only_stores_every_matmul_at_its_bits_with_the_accuracy_level(tmp
     counts = storage_bits(onnx.load(str(out)))
     # the mlp, the lm_head and the embedding lookup (GatherBlockQuantized)
     assert counts[bits] == HIDDEN * HIDDEN + 2 * VOCAB * HIDDEN
+    assert set(counts) == {bits}  # nothing float: the offsets' block-sum matrices are no weights
     sym = bits == 8 or job.details["weight_only"]["symmetric"]
     assert job.details["weight_only"] == {
         "bits": bits,
