@@ -7,10 +7,12 @@ fast kernels, half-precision scales on disk, and a quantized token embedding.
   MatMulNBits' zero points are integers (a float minimum cannot be written as one: every
   weight of the block moves by the same fraction of a step, an error that adds up over the dot
   product) and its float zero points have no fast kernel. So the block is stored symmetric,
-  w = d * (q - 8) + r with r = m + 8 d, and the offsets r are applied as a small MatMul of
-  each input's block sums: x . w = sum_b d_b sum_i (q_i - 8) x_i + sum_b r_b S_b(x). One block
-  sum and one offset MatMul serve every layer that reads the same input (q/k/v, gate/up).
-- Scales and offsets are stored as float16 and cast to float32 when the session loads (ONNX
+  w = d * (q - 8) + r with r = m + 8 d: x . w = sum_b d_b sum_i (q_i - 8) x_i + sum_b r_b S_b(x),
+  S_b the block sums of the input. The layer reads [x, S, S / 16] (S = x @ J, one small MatMul
+  per input) and its weight gains r's two 4-bit digits as extra rows: one kernel call.
+- Layers that read the same input at the same bits (q/k/v, gate/up) are one MatMulNBits, side
+  by side, and a Split.
+- Scales are stored as float16 and cast to float32 when the session loads (ONNX
   Runtime folds the Cast before it pre-packs the weights): half a bit per weight less on disk.
 - The token embedding (a Gather of a constant table) becomes GatherBlockQuantized; a tied
   lm_head stored symmetric shares its table, so the two are one table on disk.
