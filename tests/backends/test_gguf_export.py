@@ -71,3 +71,30 @@ def test_a_model_llama_cpp_cannot_take_is_refused_in_one_line():
     assert "rope_scaling" in unsupported(
         LlamaConfig(rope_scaling={"rope_type": "linear", "factor": 2.0})
     )
+
+
+def test_the_llama_cpp_backend_says_why_it_cannot_run(monkeypatch, tmp_path):
+    """Without the extra a job is skipped with the fix named; a bad GGUF type is refused in one
+    line; a model that is not a language model is skipped."""
+    import sys
+    from types import SimpleNamespace
+
+    from runner.backends import Job
+    from runner.backends.llama_cpp import LlamaCpp
+    from tests.conftest import typed
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp -> ImportError
+    lm = SimpleNamespace(module=SimpleNamespace(config=None))
+    job = Job(typed("model=smollm2", "precision=int4"), lm, None, tmp_path, tmp_path)
+    assert "make llama" in LlamaCpp.check(job)
+    bad = Job(
+        typed("model=smollm2", "precision=int4", "precision.gguf_type=Q3_X"),
+        lm,
+        None,
+        tmp_path,
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match="precision.gguf_type=Q3_X is not a llama.cpp type"):
+        LlamaCpp.check(bad)
+    cnn = Job(typed("precision=int8"), lm, None, tmp_path, tmp_path)
+    assert "causal language models" in LlamaCpp.check(cnn)

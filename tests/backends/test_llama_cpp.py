@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama.cpp is not installed (make llama)")
+pytest.importorskip(
+    "llama_cpp", reason="llama.cpp is not installed (make llama)", exc_type=ImportError
+)
 
 from tests.backends.test_gguf_export import tiny_lm  # noqa: E402,F401 - the module fixture
 from tests.job.test_lm_pipeline import lm_job, tiny_llama  # noqa: E402,F401 - fixtures
