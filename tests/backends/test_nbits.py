@@ -72,7 +72,9 @@ def run(path: Path, **feeds) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("k, rank", [(96, 3), (80, 2)])  # 80: a last block of 16 (padded)
-def test_float_offsets_run_as_symmetric_matmulnbits_plus_an_offset_matmul(tmp_path, k, rank):
+def test_float_offsets_give_the_product_with_the_dequantized_weight(tmp_path, k, rank):
+    """96: the offsets ride in the same MatMulNBits ([x, S, S / 16]); 80: a partial last block,
+    the offsets as a MatMul of their own."""
     rng = np.random.default_rng(1)
     w = rng.normal(0.05, 0.1, size=(k, 24)).astype(np.float32)  # blocks off zero: offsets matter
     model = onnx.load(str(one_matmul(tmp_path / "f.onnx", w, rank)))
