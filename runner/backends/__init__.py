@@ -2,7 +2,9 @@
 
 A backend module registers a class with `precision`, `method`, `check(job)` (a reason to skip,
 or None) and `quantize(job)` (the path of the candidate ONNX model). The pipeline picks the
-backend whose (precision, method) matches the job; adding one is one new file.
+backend whose (precision, method) matches the job; adding one is one new file. A backend of
+another runtime may serve several precisions (`precisions`) and be used only when asked for
+by name (`auto = False`, e.g. method.backend=llama_cpp).
 """
 
 from __future__ import annotations
@@ -78,13 +80,20 @@ def matches(name: str, patterns: list[str] | tuple[str, ...]) -> bool:
     return any(fnmatchcase(name, p) if "*" in p else _part_of(p, name) for p in patterns)
 
 
+def implements(backend: Any, precision: str, method: str) -> bool:
+    """Whether a backend serves this precision x method."""
+    served = getattr(backend, "precisions", None) or (backend.precision,)
+    return precision in served and backend.method == method
+
+
 def select(
     precision: str, method: str, prefer: list[str] | tuple[str, ...] = (), force: str = "auto"
 ) -> tuple[str | None, Any, str | None]:
     """(backend name, backend, None) for a combination, or (None, None, why there is none).
 
     `force` (method.backend) names one backend; otherwise the model's `prefer` list is tried
-    first, then every registered backend in registration order.
+    first, then every registered backend in registration order that may be picked
+    automatically.
     """
     table = dict(registry.items("backend"))
     if force != "auto":
@@ -93,12 +102,14 @@ def select(
                 f"method.backend={force} is unknown; valid: auto, {', '.join(sorted(table))}"
             )
         b = table[force]
-        if (b.precision, b.method) != (precision, method):
-            return None, None, f"backend {force} implements {b.precision} x {b.method} only"
+        if not implements(b, precision, method):
+            served = "/".join(getattr(b, "precisions", None) or (b.precision,))
+            return None, None, f"backend {force} implements {served} x {b.method} only"
         return force, b, None
     for name in [*prefer, *table]:
         b = table.get(name)
-        if b is not None and b.precision == precision and b.method == method:
+        chosen = name in prefer or getattr(b, "auto", True)
+        if b is not None and chosen and implements(b, precision, method):
             return name, b, None
     why = NO_BACKEND.get((precision, method), f"no backend implements {precision} x {method}")
     return None, None, why

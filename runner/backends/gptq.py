@@ -10,7 +10,11 @@ own pipeline (activation capture, Hessians, MatMulNBits packing) with it swapped
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def _group_params(w: np.ndarray, maxq: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,3 +115,34 @@ def quantize(model, reader, block_size: int, exclude: list[str] | tuple = ()):
     finally:
         weight_only.gptq = original
     return quant.model.model if hasattr(quant.model, "model") else quant.model
+
+
+def calibrated(job, model, block: int, exclude: list[str] | tuple = ()):
+    """GPTQ on the job's calibration split (language models: `precision.gptq_tokens` tokens in
+    256-token chunks, run through the graph with an empty KV cache); returns the ModelProto."""
+    from runner.backends.ort_ptq import _calibration_reader
+    from runner.core import batches
+    from runner.core import lm_graph as lm
+    from runner.core.onnx_utils import graph_inputs, input_batch
+
+    x = job.splits.x_calib
+    if batches.rows(x) == 0:
+        raise ValueError("GPTQ needs calibration data: dataset.calib_fraction is 0; raise it")
+    if job.cfg.model.task == "language_modeling":  # 256-token chunks in one batch: ORT's
+        ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
+        chunks = max(1, job.cfg.precision.gptq_tokens // 256)
+        cut = ids[:, : ids.shape[1] // 256 * 256].reshape(-1, 256)[:chunks]
+        if len(cut) < chunks:
+            job.details.setdefault("warnings", []).append(
+                f"GPTQ calibrated on {len(cut) * 256} tokens, fewer than precision.gptq_tokens="
+                f"{job.cfg.precision.gptq_tokens}: the calibration split is short; raise "
+                "dataset.calib_fraction or model.calib_tokens, or give a longer text"
+            )
+        x = lm.prefill_feeds(model, np.ascontiguousarray(cut))  # with a KV cache's inputs
+    n = min(job.cfg.method.calibration_samples, batches.rows(x))
+    x = batches.take(x, slice(0, n))
+    fixed = input_batch(model)  # an export with a static batch dimension takes only that
+    reader = _calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
+    log.info("GPTQ: Hessians from %d calibration samples", n)
+    job.details["gptq_calibration_samples"] = n
+    return quantize(model, reader, block, exclude)

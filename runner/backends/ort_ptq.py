@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from runner.backends import Backend, Job
 from runner.core.registry import register
 
@@ -197,8 +195,9 @@ class OrtInt8WeightOnly(Backend):
 
 
 def weight_only_settings(job: Job, bits: int) -> dict:
-    """Algorithm, block, symmetry and accuracy_level of a MatMulNBits job (precision.* wins,
-    else the target's quant settings); what is returned is what the record says was used."""
+    """Algorithm, block, symmetry, zero points and accuracy_level of a MatMulNBits job
+    (precision.* wins, else the target's quant settings, else the task's default: float
+    zero points for a language model); what is returned is what the record says was used."""
     from runner.targets import quant_settings
 
     p, q = job.cfg.precision, quant_settings(job.cfg.target)
@@ -210,11 +209,16 @@ def weight_only_settings(job: Job, bits: int) -> dict:
     else:
         sym = q["int4_symmetric"] if bits == 4 else True
     level = q["accuracy_level"] if p.accuracy_level is None else p.accuracy_level
+    zero = None  # round-to-nearest asymmetric blocks: integer or float zero points
+    if algo == "rtn" and not sym:
+        lm = job.cfg.model.task == "language_modeling"
+        zero = p.zero_point or ("float" if lm else "int")
     return {
         "bits": bits,
         "algorithm": algo,
         "block_size": p.int4_block_size,
         "symmetric": sym,
+        "zero_point": zero,
         "accuracy_level": level,
     }
 
@@ -233,7 +237,8 @@ def matching(model, ops: str | tuple[str, ...], patterns: list[str]) -> list[str
 
 def weight_only(job: Job, bits: int) -> Path:
     """Quantize every MatMul weight to `bits` through MatMulNBits, except `model.keep_float`
-    (kept float) and, in an INT4 model, `model.int8_layers` (8 bits)."""
+    (kept float) and, in an INT4 model, `model.int8_layers` (8 bits); the token embedding
+    becomes GatherBlockQuantized (sharing a tied lm_head's table where it can)."""
     import onnx
 
     from runner.core.onnx_utils import fold_transposed_weights, gemm_to_matmul, weighted_nodes
@@ -264,13 +269,7 @@ def weight_only(job: Job, bits: int) -> Path:
         f", {len(keep)} layer(s) kept float" if keep else "",
         f", {len(eight)} layer(s) at 8 bits" if eight else "",
     )
-    if s["algorithm"] == "gptq":
-        model = _gptq(job, model, s["block_size"], keep + eight)
-    else:
-        model = _nbits(model, bits, s, exclude=keep + eight)
-    if eight:  # mixed precision: the named layers at 8 bits, symmetric round-to-nearest
-        model = _nbits(model, 8, {**s, "algorithm": "rtn", "symmetric": True}, only=eight)
-    set_accuracy_level(model, s["accuracy_level"])
+    model = _quantize_layers(job, model, s, sorted(names - set(keep) - set(eight)), keep, eight)
     stored = _stored_bits(model)  # what the graph holds, not what was asked for
     if missing := [n for n in eight if stored.get(n) != 8]:
         raise RuntimeError(f"layers meant for 8 bits are not stored at 8 bits: {missing}")
@@ -288,6 +287,34 @@ def weight_only(job: Job, bits: int) -> Path:
     return out
 
 
+def _quantize_layers(job: Job, model, s: dict, rest: list, keep: list, eight: list):
+    """`rest` at the job's bits by its algorithm, `eight` at 8 bits, a language model's token
+    embedding quantized (sharing a tied lm_head's table), scales stored float16; returns the
+    graph (encoders keep their embedding tables: position tables at 4 bits are untested)."""
+    from runner.backends import gptq, nbits
+
+    bits, level = s["bits"], s["accuracy_level"]
+    embeds = nbits.tables(model)  # token embeddings, and the lm_head each one is tied to
+    ties = {g: nbits.tied(model, t) for g, t in embeds.items()}
+    packed: dict = {}  # layers the project's packer wrote (llama.cpp's block rules)
+    if s["algorithm"] == "gptq":
+        model = gptq.calibrated(job, model, s["block_size"], keep + eight)
+    elif s["algorithm"] == "rtn" and (s["symmetric"] or s["zero_point"] == "float"):
+        mode = "symmetric" if s["symmetric"] else "float"
+        packed = nbits.replace(model, dict.fromkeys(rest, (bits, mode)), s["block_size"], level)
+    else:
+        model = _nbits(model, bits, s, exclude=keep + eight)
+    if eight:  # mixed precision: the named layers at 8 bits, symmetric (Q8_0's rule)
+        plan = dict.fromkeys(eight, (8, "symmetric"))
+        packed |= nbits.replace(model, plan, s["block_size"], level)
+    set_accuracy_level(model, level)
+    m = job.cfg.model  # a sensitivity probe quantizes its layers only; language models only
+    if job.only is None and m.task == "language_modeling":
+        job.details["embedding"] = nbits.embeddings(model, embeds, ties, packed, bits, m, s)
+    job.details["float16_scales"] = nbits.half_scales(model)
+    return model
+
+
 def _stored_bits(model) -> dict[str, int]:
     """Original MatMul name -> bits of the MatMulNBits node that replaced it."""
     from onnx import helper
@@ -296,7 +323,8 @@ def _stored_bits(model) -> dict[str, int]:
     for n in model.graph.node:
         if n.op_type == "MatMulNBits":
             bits = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "bits"), 4)
-            out[n.name.rsplit("_Q", 1)[0]] = int(bits)
+            for name in n.name.rsplit("_Q", 1)[0].split("+"):  # layers fused side by side
+                out[name] = int(bits)
     return out
 
 
@@ -345,36 +373,6 @@ def _algorithm(name: str, bits: int, block: int, symmetric: bool = False):
     if name == "k_quant":
         return mnb.KQuantWeightOnlyQuantConfig()
     raise ValueError(f"precision.int4_algorithm={name} is unknown; use rtn, hqq, gptq or k_quant")
-
-
-def _gptq(job: Job, model, block: int, exclude: list[str] | tuple = ()):
-    """GPTQ on the calibration split (runner.gptq: ORT's pipeline, corrected rounding)."""
-    from runner.backends import gptq
-    from runner.core import batches
-    from runner.core import lm_graph as lm
-    from runner.core.onnx_utils import graph_inputs, input_batch
-
-    x = job.splits.x_calib
-    if batches.rows(x) == 0:
-        raise ValueError("GPTQ needs calibration data: dataset.calib_fraction is 0; raise it")
-    if job.cfg.model.task == "language_modeling":  # 256-token chunks in one batch: ORT's
-        ids = x["input_ids"]  # GPTQ runs the whole model once per MatMul input and batch
-        chunks = max(1, job.cfg.precision.gptq_tokens // 256)
-        cut = ids[:, : ids.shape[1] // 256 * 256].reshape(-1, 256)[:chunks]
-        if len(cut) < chunks:
-            job.details.setdefault("warnings", []).append(
-                f"GPTQ calibrated on {len(cut) * 256} tokens, fewer than precision.gptq_tokens="
-                f"{job.cfg.precision.gptq_tokens}: the calibration split is short; raise "
-                "dataset.calib_fraction or model.calib_tokens, or give a longer text"
-            )
-        x = lm.prefill_feeds(model, np.ascontiguousarray(cut))  # with a KV cache's inputs
-    n = min(job.cfg.method.calibration_samples, batches.rows(x))
-    x = batches.take(x, slice(0, n))
-    fixed = input_batch(model)  # an export with a static batch dimension takes only that
-    reader = _calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
-    log.info("GPTQ: Hessians from %d calibration samples", n)
-    job.details["gptq_calibration_samples"] = n
-    return gptq.quantize(model, reader, block, exclude)
 
 
 @register("backend", "ort_dynamic_int8")

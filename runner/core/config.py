@@ -103,6 +103,13 @@ class PrecisionConfig:
     # Weight-only blocks without zero points (symmetric); null: the target's int4_symmetric
     # for INT4, symmetric for INT8. HQQ and GPTQ are always asymmetric.
     symmetric: bool | None = None
+    # Asymmetric round-to-nearest blocks: "int" (MatMulNBits' integer zero points) or "float"
+    # (a float minimum per block, llama.cpp's Q4_1 rule, run as symmetric MatMulNBits plus a
+    # small offset MatMul: runner/backends/nbits.py); null: float for language models, else int.
+    zero_point: str | None = None
+    # method.backend=llama_cpp: the GGUF type llama.cpp quantizes to (F32, F16, Q8_0, Q4_0,
+    # Q4_1, Q4_K_M, ...); null: F32 / F16 / Q8_0 / Q4_K_M for fp32 / fp16 / int8 / int4.
+    gguf_type: str | None = None
 
 
 @dataclass
@@ -232,6 +239,7 @@ ISOLATION = ("auto", "process", "inline")
 OBJECTIVES = ("latency", "size", "memory")
 LM_SPEEDS = ("decode", "prefill")
 INT4_ALGORITHMS = ("rtn", "hqq", "gptq", "k_quant")
+ZERO_POINTS = ("int", "float")
 FAULTS = ("raise", "segfault", "hang")
 LATENCY_ISOLATION = ("auto", "pinned", "serial", "off")
 INT_TYPES = ("uint8", "int8")
@@ -297,6 +305,10 @@ def problems(cfg: Config) -> list[str]:
         out.append(
             f"precision.int4_algorithm={p.int4_algorithm} is unknown; use one of "
             f"{', '.join(INT4_ALGORITHMS)}"
+        )
+    if p.zero_point is not None and p.zero_point not in ZERO_POINTS:
+        out.append(
+            f"precision.zero_point={p.zero_point} is unknown; use one of {', '.join(ZERO_POINTS)}"
         )
     if cfg.model.prompt_tokens < 1 or cfg.model.new_tokens < 1:
         out.append("model.prompt_tokens and model.new_tokens must be at least 1")

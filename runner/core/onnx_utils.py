@@ -23,6 +23,9 @@ WEIGHT_OPS = {
     "QLinearMatMul": 3,
     "Gather": 0,  # embedding tables
 }
+# Constant matrices that sum an input's blocks (runner.backends.nbits' float offsets): graph
+# plumbing, not weights of the model, so storage_bits does not count them.
+BLOCK_SUMS = "block_sums_"
 
 
 def export_onnx(module: Any, example: Any, path: Path) -> Path:
@@ -164,7 +167,11 @@ def _weight_elems(model: Any) -> list[tuple[str, int, int]]:
     for node in model.graph.node:
         if node.op_type == "MatMulNBits":
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            out.append((node.input[1], attrs["K"] * attrs["N"], -attrs.get("bits", 4)))
+            k = attrs["K"] - _appended(node, inits, producer)
+            out.append((node.input[1], k * attrs["N"], -attrs.get("bits", 4)))
+            continue
+        if node.op_type == "GatherBlockQuantized":  # a token embedding (uint8 data: packed)
+            out.append(_gathered(node, inits, producer))
             continue
         idx = WEIGHT_OPS.get(node.op_type)
         if idx is None or len(node.input) <= idx:
@@ -174,10 +181,34 @@ def _weight_elems(model: Any) -> list[tuple[str, int, int]]:
         while src is not None and src.op_type in ("DequantizeLinear", "Cast", "Transpose"):
             name = src.input[0]
             src = producer.get(name)
-        if name in inits:
+        if name in inits and not name.startswith(BLOCK_SUMS):
             t = inits[name]
             out.append((name, int(np.prod(t.dims)), t.data_type))
     return out
+
+
+def _appended(node: Any, inits: dict, producer: dict) -> int:
+    """Input rows a MatMulNBits reads beyond the layer's own: runner.backends.nbits feeds a
+    float-offset layer Concat(x, x @ J), whose extra J.shape[1] rows are not weights."""
+    cat = producer.get(node.input[0])
+    sums = producer.get(cat.input[1]) if cat is not None and cat.op_type == "Concat" else None
+    if sums is None or sums.op_type != "MatMul" or sums.input[1] not in inits:
+        return 0
+    return int(inits[sums.input[1]].dims[1])
+
+
+def _gathered(node: Any, inits: dict, producer: dict) -> tuple[str, int, int]:
+    """(table, elements, -bits) of a GatherBlockQuantized, its data followed through a Reshape
+    (a table shared with a tied lm_head's MatMulNBits)."""
+    from onnx import TensorProto, helper
+
+    name = node.input[0]
+    while name not in inits and producer.get(name) is not None:
+        name = producer[name].input[0]
+    t = inits[name]
+    bits = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "bits"), 4)
+    packed = 8 // bits if t.data_type == TensorProto.UINT8 else 1
+    return name, int(np.prod(t.dims)) * packed, -int(bits)
 
 
 def storage_bits(model: Any) -> dict[int, int]:

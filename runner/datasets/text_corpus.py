@@ -5,7 +5,9 @@ Samples are raw strings; the model's own tokenizer turns them into inputs (Loade
 What is assigned to train / calibration / validation is `dataset.unit`:
 - paragraph: single paragraphs, shuffled (embedding models compare sentences one by one);
 - document: whole documents, each split keeping corpus order, so that a language model reads
-  contiguous text (shuffled paragraphs raise perplexity and make a long window useless);
+  contiguous text (shuffled paragraphs raise perplexity and make a long window useless); the
+  documents are assigned by size, so each split holds its fraction of the text (by count, a
+  split of short documents left GPTQ a third of the calibration tokens it asked for);
 - auto (default): document when model.task is language_modeling, else paragraph.
 """
 
@@ -108,9 +110,30 @@ def documents(text: str | None, cfg: DatasetConfig) -> list[list[str]]:
     return docs
 
 
+def split_by_size(
+    sizes: list[int] | np.ndarray, train: float, calib: float, seed: int
+) -> tuple[np.ndarray, ...]:
+    """Disjoint train / calibration / validation index sets of documents whose sizes are
+    `sizes`, assigned by size, not count: largest first (equal sizes in an order shuffled with
+    a fixed seed), each document goes to the split furthest below its fraction of the text, so
+    each split ends within about one document of its share, whatever the mix of sizes."""
+    split_indices(0, train, calib, seed)  # the fractions' own check and message
+    sizes = np.asarray(sizes, dtype=np.float64)
+    shuffled = np.random.default_rng(seed).permutation(len(sizes))
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    target = np.array([train, calib, 1.0 - train - calib]) * sizes.sum()
+    filled, parts = np.zeros(3), [[], [], []]
+    for i in order:
+        k = int(np.argmax(target - filled))
+        parts[k].append(i)
+        filled[k] += sizes[i]
+    return tuple(np.array(sorted(p), dtype=np.int64) for p in parts)
+
+
 def _document_splits(text: str | None, cfg: DatasetConfig) -> Splits:
     docs = documents(text, cfg)
-    idx = split_indices(len(docs), cfg.train_fraction, cfg.calib_fraction, cfg.seed)
+    sizes = [sum(len(p) for p in doc) for doc in docs]
+    idx = split_by_size(sizes, cfg.train_fraction, cfg.calib_fraction, cfg.seed)
     tr, ca, va = (
         np.array([p for i in sorted(part) for p in docs[i]], dtype=object) for part in idx
     )
@@ -121,12 +144,13 @@ def _document_splits(text: str | None, cfg: DatasetConfig) -> Splits:
             "dataset.train_fraction / calib_fraction"
         )
     log.info(
-        "data: %d documents split whole: %d / %d / %d paragraphs (train / calibration / "
-        "validation), each in corpus order",
+        "data: %d documents split whole by size: %d / %d / %d paragraphs, %d / %d / %d "
+        "characters (train / calibration / validation), each in corpus order",
         len(docs),
         len(tr),
         len(ca),
         len(va),
+        *(sum(sizes[i] for i in part) for part in idx),
     )
     zeros = np.zeros(len(va), dtype=np.int64)
     return Splits(tr, np.zeros(len(tr), np.int64), ca, va, zeros, num_classes=0)

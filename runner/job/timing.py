@@ -54,7 +54,9 @@ def measure_candidate(
         compression=base.info["size_bytes"] / size,
         quantized_fraction=quantized_fraction(artifact, cfg.precision.bits)
         if onnx
-        else record["details"].get("quantized_fraction_torch"),
+        else record["details"].get(
+            "quantized_fraction_torch", record["details"].get("quantized_fraction")
+        ),
         artifact=artifact.name,
     )
     placement.mark(record["latency"], record["baseline_latency"])

@@ -91,7 +91,11 @@ def test_fold_gives_the_tied_lm_head_a_constant_weight(tmp_path):
 @pytest.mark.parametrize("bits", [8, 4])
 def test_weight_only_stores_every_matmul_at_its_bits_with_the_accuracy_level(tmp_path, bits):
     job = _job(
-        tmp_path, f"precision=int{bits}", "precision.accuracy_level=4", "model.keep_float=[]"
+        tmp_path,
+        f"precision=int{bits}",
+        "precision.accuracy_level=4",
+        "model.keep_float=[]",
+        "model.int8_layers=[]",
     )
     out = weight_only(job, bits)
     nodes = _nbits(out)
@@ -99,12 +103,16 @@ def test_weight_only_stores_every_matmul_at_its_bits_with_the_accuracy_level(tmp
     assert {a["bits"] for a in nodes.values()} == {bits}
     assert {a["accuracy_level"] for a in nodes.values()} == {4}
     counts = storage_bits(onnx.load(str(out)))
-    assert counts[bits] == HIDDEN * HIDDEN + VOCAB * HIDDEN  # the mlp and the lm_head
+    # the mlp, the lm_head and the embedding lookup (GatherBlockQuantized)
+    assert counts[bits] == HIDDEN * HIDDEN + 2 * VOCAB * HIDDEN
+    assert set(counts) == {bits}  # nothing float: the offsets' block-sum matrices are no weights
+    sym = bits == 8 or job.details["weight_only"]["symmetric"]
     assert job.details["weight_only"] == {
         "bits": bits,
         "algorithm": "rtn",
         "block_size": 32,
-        "symmetric": bits == 8 or job.details["weight_only"]["symmetric"],
+        "symmetric": sym,
+        "zero_point": None if sym else "float",  # a language model's default
         "accuracy_level": 4,
     }
     x = np.random.default_rng(2).normal(size=(4, HIDDEN)).astype(np.float32)
@@ -127,20 +135,31 @@ def test_int8_layers_mix_8_bit_into_an_int4_model_and_keep_float_wins(tmp_path):
     assert job.details["int8_layers"] == []
 
 
-def test_symmetry_follows_the_precision_setting(tmp_path):
-    sym = _job(tmp_path, "precision.symmetric=true", "model.keep_float=[]")
+def test_symmetry_and_zero_points_follow_the_precision_setting(tmp_path):
+    no8 = ("model.keep_float=[]", "model.int8_layers=[]")
+    sym = _job(tmp_path, "precision.symmetric=true", *no8)
     weight_only(sym, 4)
-    asym = _job(tmp_path, "precision.symmetric=false", "model.keep_float=[]")
+    asym = _job(tmp_path, "precision.symmetric=false", "precision.zero_point=int", *no8)
     out = weight_only(asym, 4)
     assert sym.details["int4_symmetric"] is True and asym.details["int4_symmetric"] is False
-    # an asymmetric MatMulNBits carries zero points (a 4th input); a symmetric one does not
+    # integer zero points: a 4th input of every MatMulNBits; a symmetric one has none
     model = onnx.load(str(out))
     assert all(len(n.input) >= 4 for n in model.graph.node if n.op_type == "MatMulNBits")
+    fmin = _job(tmp_path, "precision.symmetric=false", *no8)  # float: a language model's default
+    model = onnx.load(str(weight_only(fmin, 4)))
+    assert fmin.details["weight_only"]["zero_point"] == "float"
+    assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "MatMulNBits")
+    # one block-sum step per input (the mlp's, the lm_head's), each layer one MatMulNBits
+    # over [x, block sums, block sums / 16]: K grows by two 32-row runs of offset digits
+    assert sum(n.op_type == "Concat" for n in model.graph.node) == 2
+    assert {a["K"] for a in _nbits(tmp_path / "out" / "model.onnx").values()} == {HIDDEN + 64}
 
 
 @pytest.mark.parametrize("algo", ["hqq", "k_quant"])
 def test_every_int4_algorithm_writes_4_bit_matmulnbits_close_to_the_float_model(tmp_path, algo):
-    job = _job(tmp_path, f"precision.int4_algorithm={algo}", "model.keep_float=[]")
+    job = _job(
+        tmp_path, f"precision.int4_algorithm={algo}", "model.keep_float=[]", "model.int8_layers=[]"
+    )
     out = weight_only(job, 4)
     assert {a["bits"] for a in _nbits(out).values()} == {4}
     assert len(_nbits(out)) == 2 and job.details["int4_algorithm"] == algo
@@ -162,3 +181,15 @@ def test_gptq_honours_8_bit_and_float_layers(tmp_path):
     nodes = _nbits(weight_only(job, 4))
     assert nodes["/lm_head/MatMul_Q8"]["bits"] == 8
     assert [a["bits"] for n, a in nodes.items() if "mlp" in n] == [4]
+
+
+def test_only_a_language_model_gets_its_embedding_quantized(tmp_path):
+    lm = _job(tmp_path, "model.keep_float=[]")
+    ops = [n.op_type for n in onnx.load(str(weight_only(lm, 4))).graph.node]
+    assert "GatherBlockQuantized" in ops and "Gather" not in ops
+    assert lm.details["embedding"]["/embed/Gather"]["shared_with"] == "/lm_head/MatMul"
+    encoder = _job(tmp_path, "model.keep_float=[]")
+    encoder.cfg.model.task = "embedding"  # e.g. MiniLM: its position tables stay float
+    ops = [n.op_type for n in onnx.load(str(weight_only(encoder, 4))).graph.node]
+    assert "Gather" in ops and "GatherBlockQuantized" not in ops
+    assert "embedding" not in encoder.details

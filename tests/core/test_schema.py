@@ -109,6 +109,10 @@ def test_every_shipped_recipe_composes(recipe):
         ("summary.objective=speed", "summary.objective=speed is unknown"),
         ("timeout_s=0", "timeout_s=0.0 must be positive"),
         ("fault=explode", "fault=explode is unknown"),
+        (
+            "precision.zero_point=half",
+            "precision.zero_point=half is unknown; use one of int, float",
+        ),
     ],
 )
 def test_values_a_run_cannot_use_are_named_with_the_fix(override, words):

@@ -554,6 +554,26 @@ def test_documents_are_assigned_whole_and_each_split_keeps_corpus_order(tmp_path
     assert [len({d for d, _ in p}) for p in parts] == [6, 6, 18]  # 0.2 / 0.2 / 0.6
 
 
+def test_documents_are_assigned_by_size_so_each_split_holds_its_share_of_the_text(tmp_path):
+    """One document of 60 % of the text and nine short ones: by count (2 / 2 / 6 documents)
+    the long one puts its split far past its share wherever it lands, and calibration got a
+    few percent of the text (GPTQ then ran on a third of the tokens it asked for)."""
+    from runner.datasets.text_corpus import load
+
+    para = "para has enough words in it to count"
+    parts = ["\n\n".join([f"doc0 {para}"] * 54)] + [
+        f"doc{d} " + "\n\n".join([para] * 4) for d in range(1, 10)
+    ]
+    file = tmp_path / "c.txt"
+    file.write_text("\n\n\n".join(parts))
+    s = load(data_config(file, "dataset.unit=document", "dataset.max_samples=null"))
+    chars = [sum(len(p) for p in split) for split in (s.x_train, s.x_calib, s.x_val)]
+    short = max(chars) / 54 * 4.5  # about one short document
+    for got, share in zip(chars, (0.2, 0.2, 0.6), strict=True):
+        assert abs(got - share * sum(chars)) <= short
+    assert sum(len(split) for split in (s.x_train, s.x_calib, s.x_val)) == 54 + 9 * 4
+
+
 def test_the_default_corpus_validation_text_is_whole_topics_in_sorted_order():
     from pydoc_data.topics import topics
 
