@@ -120,7 +120,6 @@ def quantize(model, reader, block_size: int, exclude: list[str] | tuple = ()):
 def calibrated(job, model, block: int, exclude: list[str] | tuple = ()):
     """GPTQ on the job's calibration split (language models: `precision.gptq_tokens` tokens in
     256-token chunks, run through the graph with an empty KV cache); returns the ModelProto."""
-    from runner.backends.ort_ptq import _calibration_reader
     from runner.core import batches
     from runner.core import lm_graph as lm
     from runner.core.onnx_utils import graph_inputs, input_batch
@@ -142,7 +141,7 @@ def calibrated(job, model, block: int, exclude: list[str] | tuple = ()):
     n = min(job.cfg.method.calibration_samples, batches.rows(x))
     x = batches.take(x, slice(0, n))
     fixed = input_batch(model)  # an export with a static batch dimension takes only that
-    reader = _calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
+    reader = batches.calibration_reader(x, graph_inputs(model)[0].name, batch=fixed or n)
     log.info("GPTQ: Hessians from %d calibration samples", n)
     job.details["gptq_calibration_samples"] = n
     return quantize(model, reader, block, exclude)

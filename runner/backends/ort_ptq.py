@@ -85,26 +85,6 @@ def layer_selection(job: Job, model, ops: tuple[str, ...]) -> dict[str, list[str
     return out
 
 
-def _calibration_reader(x, input_name: str, batch: int = 16):
-    """Feeds the calibration split to ONNX Runtime's calibrator in small batches."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    from runner.core import batches
-
-    def chunk(i: int) -> dict:
-        part = batches.take(x, slice(i, i + batch))
-        return part if isinstance(part, dict) else {input_name: part}
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter([chunk(i) for i in range(0, batches.rows(x), batch)])
-
-        def get_next(self):
-            return next(self._it, None)
-
-    return Reader()
-
-
 @register("backend", "ort_static_qdq")
 class OrtStaticInt8(Backend):
     """Static INT8 in QDQ format: per-channel int8 weights, uint8 activations, MinMax ranges."""
@@ -149,7 +129,7 @@ class OrtStaticInt8(Backend):
         x, fixed = batches.take(job.splits.x_calib, slice(0, n)), input_batch(base)
         if fixed:  # a user's model with a fixed batch size is fed exactly that many at a time
             x = batches.take(job.splits.x_calib, slice(0, max(fixed, n // fixed * fixed)))
-        reader = _calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
+        reader = batches.calibration_reader(x, graph_inputs(base)[0].name, fixed or 16)
         log.info("calibrating static INT8 ranges on %d samples", n)
         out = job.out_dir / "model.onnx"
         chosen = layer_selection(job, onnx.load(str(pre), load_external_data=False), QUANT_OPS)

@@ -42,3 +42,21 @@ def load(path: Any) -> Inputs:
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
     return d.get("__single__", d)
+
+
+def calibration_reader(x, input_name: str, batch: int = 16):
+    """Feeds the calibration split to ONNX Runtime's calibrator in small batches."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    def chunk(i: int) -> dict:
+        part = take(x, slice(i, i + batch))
+        return part if isinstance(part, dict) else {input_name: part}
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter([chunk(i) for i in range(0, rows(x), batch)])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    return Reader()
