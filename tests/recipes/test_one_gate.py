@@ -288,7 +288,7 @@ def test_row10_custom_code_in_a_model_folder_never_runs_even_when_stdin_says_yes
     done = subprocess.run(cmd, input="y\n" * 20, capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)  # fmt: skip
     said = done.stdout + done.stderr
-    assert done.returncode == 1 and not marker.exists(), said[-3000:]
+    assert done.returncode == 2 and not marker.exists(), said[-3000:]
     assert "config.json names custom code (configuration_evil.EvilConfig)" in said
     assert "model.trust_remote_code=true on your own command line" in said
     assert "[y/N]" not in said
