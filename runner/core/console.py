@@ -14,17 +14,26 @@ class ConsoleFilter(logging.Filter):
         return record.name.startswith("runner") or record.levelno >= logging.ERROR
 
 
+# Libraries with transformers-style logging: their own root logger and console handler.
+LIBRARY_LOGGING = ("transformers.utils.logging", "optimum.utils.logging")
+
+
 def route_library_output() -> None:
     """Python warnings and transformers' own console handler into logging (so the job's
     console filter keeps them off the console and its log file keeps them). Safe to call
-    again; transformers is only touched once something imported it."""
+    again; a library is only touched once something imported it. Off a terminal,
+    transformers' own progress bars (GGUF dequantization, ...) are switched off."""
     import sys
 
     logging.captureWarnings(True)
+    for name in LIBRARY_LOGGING:  # each keeps its own console handler unless told
+        lib = sys.modules.get(name)
+        if lib is not None:
+            lib.disable_default_handler()
+            lib.enable_propagation()
     tl = sys.modules.get("transformers.utils.logging")
-    if tl is not None:
-        tl.disable_default_handler()
-        tl.enable_propagation()
+    if tl is not None and not sys.stderr.isatty():
+        tl.disable_progress_bar()  # a bar redrawn into a log file is one unreadable line
 
 
 def filter_console(handler: logging.Handler) -> None:

@@ -33,6 +33,9 @@ def export_kv(model_dir: Path, out_dir: Path) -> Path:
     """
     from optimum.exporters.onnx import main_export
 
+    from runner.core.console import route_library_output
+
+    route_library_output()  # optimum's notices (tied weights, ...): the job's log, not the console
     out_dir = Path(out_dir)
     log.info("export: %s with a KV cache (optimum-onnx, %s)", Path(model_dir).name, EXPORT_TASK)
     t0 = time.perf_counter()
