@@ -82,3 +82,31 @@ def test_the_result_schema_ships_inside_the_package():
 
     assert (Path(runner.__file__).parent / "result.schema.json").is_file()
     assert 'runner = ["result.schema.json"]' in (ROOT / "pyproject.toml").read_text()
+
+
+BARE_PYTHON = re.compile(r"(?<![/\w.-])python3? (?=-m (?!venv|pip)|benchmarks/)")
+
+
+def bare_python(text: str) -> list[str]:
+    """Commands a reader would paste that need the project's venv but name a bare `python`
+    (outside the venv: "No module named 'omegaconf'"); `python3 -m venv` creates it and stays."""
+    return [line.strip() for line in text.splitlines() if BARE_PYTHON.search(line)]
+
+
+def test_every_documented_command_runs_the_projects_python():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = {p.name: bare_python(p.read_text()) for p in docs}
+    assert not {k: v for k, v in found.items() if v}, "use .venv/bin/python"
+
+
+@pytest.mark.parametrize(
+    "line, caught",
+    [
+        ("python -m runner -m precision=int8", True),
+        ("run `python3 benchmarks/coverage.py`", True),
+        (".venv/bin/python -m runner.decide model=smollm2", False),
+        ("python3 -m venv .venv", False),
+    ],
+)
+def test_the_bare_python_check_catches_what_it_should(line, caught):
+    assert bool(bare_python(line)) is caught
