@@ -15,6 +15,7 @@ from typing import Any
 from runner.core.safe_io import printable
 from runner.recipes.book import LOCAL, load, promise
 from runner.recipes.check import RecipeError
+from runner.recipes.writer import group_choices, recipe_yaml
 
 
 def expected_block(
@@ -91,15 +92,23 @@ def pick(folder: Path) -> tuple[dict[str, Any], str]:
     return measured[0].record, measured[0].why
 
 
-def export_text(rec: dict[str, Any], why: str, name: str, tolerances: tuple[float, float]) -> str:
-    """The recipe text for a measured record: its config plus the `expected:` block."""
+def export_text(
+    rec: dict[str, Any],
+    why: str,
+    name: str,
+    tolerances: tuple[float, float],
+    folder: Path = Path("recipes"),
+) -> str:
+    """The recipe text for a measured record: its config plus the `expected:` block; its Run
+    line names `folder`, where the recipe is written."""
+    import shlex
+
     import yaml
 
-    from runner.recipes.writer import recipe_yaml
-
-    text = recipe_yaml(shareable(rec), why, Path("recipes"), name)
+    text = recipe_yaml(shareable(rec), why, folder, name)
     lines = [line for line in text.splitlines() if not line.startswith("# Re-run:")]
-    run = f"# Run: python -m runner --config-dir recipes --config-name {name}"
+    where = shlex.quote(str(folder))
+    run = f"# Run: .venv/bin/python -m runner --config-dir {where} --config-name {name}"
     lines.insert(len([x for x in lines if x.startswith("#")]), run)
     block = {"promise": None, **expected_block(rec, *tolerances)}
     block["promise"] = promise({"expected": block})
@@ -143,8 +152,18 @@ def export(args: argparse.Namespace) -> Path:
     if not Path(args.sweep_dir).is_dir():
         raise RecipeError(f"{args.sweep_dir} is not a directory; give a sweep output folder")
     rec, why = pick(args.sweep_dir)
+    unnamed = [g for g in group_choices(rec)[1] if g in ("model", "dataset")]
+    if unnamed:  # the recipe would re-run the default model under this record's promise
+        g = unnamed[0]
+        chosen = (rec.get("choices") or rec["axes"]).get(g)
+        raise RecipeError(
+            f"the record's {g} {printable(str(chosen))!r} is not one of conf/{g}/'s options, "
+            f"so a recipe cannot name it; export a job run with {g}=<option> "
+            f"(e.g. model=onnx_file model.path=...)"
+        )
     name = recipe_name(args, rec)
-    text = export_text(rec, why, name, (args.metric_tolerance, args.speedup_tolerance))
+    tolerances = (args.metric_tolerance, args.speedup_tolerance)
+    text = export_text(rec, why, name, tolerances, Path(args.out))
     with tempfile.TemporaryDirectory(prefix="recipe-") as tmp:  # checked before it is written
         (Path(tmp) / f"{name}.yaml").write_text(text)
         load(Path(tmp) / f"{name}.yaml")

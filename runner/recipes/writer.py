@@ -80,6 +80,17 @@ def _is_option(group: str, option: Any) -> bool:
     return bool(_OPTION.fullmatch(text)) and (CONF / group / f"{text}.yaml").is_file()
 
 
+def group_choices(rec: dict) -> tuple[dict[str, str], list[str]]:
+    """The record's group choices a recipe can name (conf/<group>/ options), and the groups
+    whose choice it cannot (a path, an unknown name), which a re-run would leave at default."""
+    from runner.core.gate import AXES as GROUPS
+
+    choices = rec.get("choices") or {k: rec["axes"][k] for k in AXES[:5]}
+    plain = {g: o for g, o in choices.items() if g in GROUPS and _is_option(g, o)}
+    skipped = {g for g in choices if g.startswith("hydra") or g == "tracking"}
+    return plain, sorted(set(choices) - set(plain) - skipped)
+
+
 def recipe_yaml(
     rec: dict,
     why: str,
@@ -90,16 +101,12 @@ def recipe_yaml(
     """A primary Hydra config re-running the record's job: `config` + group overrides + values."""
     from omegaconf import OmegaConf
 
-    from runner.core.gate import AXES as GROUPS
     from runner.core.safe_io import one_line, safe_name
 
     axes = rec["axes"]
-    choices = rec.get("choices") or {k: axes[k] for k in AXES[:5]}
-    plain = {g: o for g, o in choices.items() if g in GROUPS and _is_option(g, o)}
-    skipped = {g for g in choices if g.startswith("hydra") or g == "tracking"}
-    if dropped := sorted(set(choices) - set(plain) - skipped):
-        log.warning("recommended.yaml leaves out the choices of %s", one_line(dropped, 100))
-    groups = plain
+    groups, dropped = group_choices(rec)
+    if dropped:
+        log.warning("%s.yaml leaves out the choices of %s", safe_name(name), one_line(dropped))
     defaults = ["config", *({f"override {g}": o} for g, o in groups.items()), "_self_"]
     local: list[str] = []
     values = _overrides_as_values(rec.get("overrides") or [], groups, local)
@@ -117,7 +124,7 @@ def recipe_yaml(
         )
         head.append(f"{line}, run_key {rec.get('run_key')}")
     folder = shlex.quote(str(config_dir.resolve()))
-    rerun = f"python -m runner --config-dir {folder} --config-name {safe_name(name)}"
+    rerun = f".venv/bin/python -m runner --config-dir {folder} --config-name {safe_name(name)}"
     rerun = " ".join([rerun, *map(shlex.quote, local)])  # this machine's files, not the recipe's
     head.append(f"Re-run: {rerun}")
     body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults, **values}))

@@ -144,10 +144,10 @@ def test_row5_an_interpolation_never_copies_a_path_into_a_setting(tmp_path, key)
     _recipe(tmp_path, {"r.yaml": text})
     with pytest.raises(RecipeError, match=f"r.yaml: {key} is refused"):
         check(tmp_path, "r")
-    (tmp_path / "r.yaml").write_text(text.replace(key.split(".")[1], "window", 1))
-    if key.startswith("model"):  # a settable key: the interpolation itself is refused
-        with pytest.raises(RecipeError, match="interpolation '\\${expected.p}' at model.window"):
-            check(tmp_path, "r")
+    other = {"model": "window", "latency": "warmup"}[group]  # a key a recipe may set
+    (tmp_path / "r.yaml").write_text(text.replace(leaf, other, 1))
+    with pytest.raises(RecipeError, match=f"interpolation '\\${{expected.p}}' at {group}.{other}"):
+        check(tmp_path, "r")  # there the interpolation itself is refused
     assert not (tmp_path / "X").exists()
 
 
@@ -155,7 +155,9 @@ def test_row6_recipes_export_names_its_file_inside_out_only(tmp_path):
     from runner.recipes.__main__ import main
 
     absolute = tmp_path / "abs" / "x"
-    job = write_job(tmp_path / "sweep", "1", make_record("int8", model=str(absolute))).parent
+    rec = make_record("int8", model=str(absolute))
+    rec["choices"] = {**rec["axes"], "model": "digits_cnn"}  # the name comes from the axis
+    job = write_job(tmp_path / "sweep", "1", rec).parent
     out = tmp_path / "recipes"
     assert main(["export", str(job), "--out", str(out)]) == 0
     (written,) = out.iterdir()
@@ -163,6 +165,19 @@ def test_row6_recipes_export_names_its_file_inside_out_only(tmp_path):
     assert not (tmp_path / "abs").exists()  # was /abs/x_int8_ptq.yaml
     assert main(["export", str(job), "--out", str(out), "--name", "../up"]) == 2  # hostile
     assert sorted(tmp_path.glob("*.yaml")) == []
+
+
+def test_row6_a_record_whose_model_no_recipe_can_name_is_refused_not_exported(tmp_path, capsys):
+    """Dropping the model would write a recipe that re-runs the default model under the
+    record's promise."""
+    from runner.recipes.__main__ import main
+
+    job = write_job(tmp_path / "sweep", "1", make_record("int8", model="/abs/x")).parent
+    out = tmp_path / "recipes"
+    assert main(["export", str(job), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model '/abs/x' is not one of conf/model/'s options" in err
+    assert not out.exists() or not any(out.iterdir())
 
 
 @pytest.mark.parametrize("command", ["decide", "sensitivity"])
