@@ -92,12 +92,26 @@ def problem(overrides: list[str], config_dirs: list[Path]) -> str | None:
                     )
             continue
         if not _known(key):
-            near = _suggest(key, [*groups, *setting_keys()])
-            return (
-                f"unknown setting {key!r}{near} (`python -m runner --cfg job` lists every key, "
-                "`--help` the groups)"
-            )
+            return _unknown(key, groups)
     return None
+
+
+def _unknown(key: str, groups: list[str]) -> str:
+    """One line for an unknown key: the closest key (under a known parent, the closest of its
+    keys: model.foo is not 'model'), else the keys that parent has when there are few."""
+    keys = setting_keys()
+    parent, _, leaf = key.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in keys if parent and k.rpartition(".")[0] == parent]
+    if siblings:  # the parent exists: compare the last word with its keys only
+        near = _suggest(leaf, siblings).replace("mean ", f"mean {parent}.")
+        if not near and len(siblings) <= 16:
+            near = f"; {parent} has {', '.join(siblings)}"
+    else:
+        near = _suggest(key, [*groups, *keys])
+    return (
+        f"unknown setting {key!r}{near} (`python -m runner --cfg job` lists every key, "
+        "`--help` the groups)"
+    )
 
 
 def grid(overrides: list[str], groups: tuple[str, ...] = ("model", "dataset")) -> list[list[str]]:

@@ -82,6 +82,27 @@ def test_a_typo_is_one_line_naming_the_closest_key(arg, near):
     assert line.startswith("error: unknown setting") and near in line
 
 
+@pytest.mark.parametrize(
+    ("key", "said", "not_said"),
+    [
+        ("model.foo", "unknown setting 'model.foo' (", "did you mean"),  # not 'model' itself
+        ("target.thread", "did you mean target.threads?", "has"),
+        ("latency.zzz", "latency has ", "did you mean"),  # a short section lists its keys
+    ],
+)
+def test_an_unknown_key_under_a_known_section_is_matched_against_that_sections_keys(
+    key, said, not_said
+):
+    from runner.core.overrides import problem, setting_keys
+
+    line = problem([f"{key}=1"], [ROOT / "conf"])
+    assert said in line and not_said not in line
+    if "has" in said:  # the keys it lists are exactly the section's
+        listed = line.split(" has ", 1)[1].split(" (", 1)[0].split(", ")
+        assert listed == [k[len("latency.") :] for k in setting_keys() if k.count(".") == 1
+                          and k.startswith("latency.")]  # fmt: skip
+
+
 def test_help_answers_without_heavy_imports():
     code = (
         "import sys, runner.__main__; "
