@@ -46,7 +46,8 @@ def compose(
     if config_dir is not None:  # as --config-dir does: the recipe's folder first, then conf/
         over.append(f"hydra.searchpath=[file://{CONF}]")
     try:
-        with initialize_config_dir(config_dir=str(config_dir or CONF), version_base="1.3"):
+        where = Path(config_dir).resolve() if config_dir is not None else CONF  # Hydra: absolute
+        with initialize_config_dir(config_dir=str(where), version_base="1.3"):
             cfg = hydra_compose(config_name, overrides=over, return_hydra_config=True)
         choices = {
             k: str(v)

@@ -186,3 +186,13 @@ def test_text_models_default_to_the_text_corpus_and_the_command_line_still_wins(
     assert typed(f"model={model}").dataset.name == "text_corpus"
     assert typed(f"model={model}", "dataset=csv").dataset.name == "csv"
     assert typed().dataset.name == "digits"
+
+
+def test_a_relative_config_dir_composes_as_the_readme_writes_it(monkeypatch):
+    """`--config-dir outputs/sweeps/<date_time>` (relative, as in the README) is checked before
+    the job: Hydra's initialize_config_dir wants an absolute folder."""
+    from runner.core.compose import compose
+
+    monkeypatch.chdir(ROOT)
+    cfg, choices = compose([], Path("recipes"), "digits_int8_ptq")
+    assert choices["precision"] == "int8" and cfg.precision.name == "int8"
