@@ -129,7 +129,7 @@ def value_problem(key: str, value: Any) -> str | None:
         if "${" in s:
             return (
                 f"the interpolation {one_line(s, 60)!r} at {one_line(key, 80)} is refused: a "
-                "received config writes its values out"
+                "received config is never resolved on your machine; write the value itself"
             )
     return None
 
