@@ -5,6 +5,7 @@ go to the job's log file, where a reader who needs them finds them."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 
 class ConsoleFilter(logging.Filter):
@@ -34,6 +35,25 @@ def route_library_output() -> None:
     tl = sys.modules.get("transformers.utils.logging")
     if tl is not None and not sys.stderr.isatty():
         tl.disable_progress_bar()  # a bar redrawn into a log file is one unreadable line
+
+
+def quiet_bars(module: Any) -> None:  # a module, or its name (imported here)
+    """Off a terminal, the tqdm bars a library module draws itself (transformers' GGUF
+    dequantization, which its logging settings do not reach) are switched off: redrawn into
+    a log they are one unreadable line."""
+    import functools
+    import sys
+
+    if isinstance(module, str):
+        import importlib
+
+        module = importlib.import_module(module)
+    bar = getattr(module, "tqdm", None)
+    if bar is None or sys.stderr.isatty() or getattr(bar, "quiet", False):
+        return
+    quiet = functools.partial(bar, disable=True)
+    quiet.quiet = True  # type: ignore[attr-defined]
+    module.tqdm = quiet
 
 
 def filter_console(handler: logging.Handler) -> None:

@@ -256,9 +256,10 @@ def load_lm(src: Source) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from runner.core.console import route_library_output
+    from runner.core.console import quiet_bars, route_library_output
 
     route_library_output()  # transformers' notices: the job's log, not the console
+    quiet_bars("transformers.modeling_gguf_pytorch_utils")  # its own GGUF dequantization bar
 
     what = "GGUF, dequantizing to FP32" if src.gguf else "save_pretrained folder, FP32"
     log.info("model: loading %s (%s)", src.path, what)

@@ -39,3 +39,20 @@ def test_transformers_progress_bars_are_off_when_the_console_is_not_a_terminal(m
     route_library_output()
     assert not tl.is_progress_bar_enabled()
     tl.enable_progress_bar()
+
+
+def test_a_library_modules_own_bar_is_off_when_the_console_is_not_a_terminal(monkeypatch):
+    import types
+
+    from tqdm.auto import tqdm
+
+    from runner.core.console import quiet_bars
+
+    module = types.SimpleNamespace(tqdm=tqdm)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)  # not a TTY
+    quiet_bars(module)
+    quiet_bars(module)  # twice: still one layer
+    assert list(module.tqdm(range(3), desc="Converting", file=out)) == [0, 1, 2]
+    assert out.getvalue() == ""  # drawn nothing
+    assert module.tqdm.func is tqdm
