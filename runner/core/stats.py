@@ -280,18 +280,49 @@ def _round_log_ratios(base_blocks: list[list[float]], cand_blocks: list[list[flo
     return np.array([math.log(b / c) for b, c in pairs if b > 0 and c > 0])
 
 
+def n_to_settle_t(
+    sd: float, gap: float, confidence: float = 0.95, power: float = POWER
+) -> int | None:
+    """n_to_settle with Student-t quantiles of the df the answer itself will have:
+    n = ((t_{1-a/2, n-1} + t_{power, n-1}) * sd / gap)^2, iterated from the normal answer
+    (t falls as n grows, so n only rises and stops). At a handful of units, as timing runs
+    are, z asks for too few: 8 runs by z give about 0.68 power, not 0.8."""
+    n = n_to_settle(sd, gap, confidence, power)
+    if n is None:
+        return None
+    for _ in range(100):
+        df = n - 1
+        t = t_quantile(confidence, df) + t_quantile(2.0 * power - 1.0, df) if power > 0.5 else None
+        if t is None:  # power at or below 1/2: the one-sided quantile is <= 0, keep z's answer
+            return n
+        need = max(2, math.ceil((t * sd / abs(gap)) ** 2))
+        if need <= n:
+            return n
+        n = need
+    return n
+
+
 def blocks_to_settle(
     ci: tuple[float, float], blocks: int, bar: float, confidence: float = 0.95,
     power: float = POWER,
 ) -> int | None:  # fmt: skip
     """Timing units (runs) at which a speedup CI would clear `bar` (80 % power), from the CI
-    itself: on the log scale it is mean +/- t * sd / sqrt(blocks), which gives back sd and mean.
+    itself: on the log scale it is mean +/- t * sd / sqrt(blocks), which gives back sd and mean;
+    the count uses t quantiles at its own degrees of freedom (n_to_settle_t).
     """
     if blocks < 2 or ci[0] <= 0 or ci[1] <= 0 or bar <= 0:
         return None
     log_lo, log_hi = math.log(ci[0]), math.log(ci[1])
     sd = (log_hi - log_lo) / 2 / t_quantile(confidence, blocks - 1) * math.sqrt(blocks)
-    return n_to_settle(sd, (log_lo + log_hi) / 2 - math.log(bar), confidence, power)
+    return n_to_settle_t(sd, (log_lo + log_hi) / 2 - math.log(bar), confidence, power)
+
+
+def interval_centre(lo: float, hi: float) -> float:
+    """The point a ratio's interval is built around: its geometric centre sqrt(lo * hi), the
+    centre on the log scale where the t interval is symmetric (speedup_interval)."""
+    if not (lo > 0 and hi > 0):
+        raise ValueError(f"a ratio interval needs positive ends, got [{lo}, {hi}]")
+    return math.sqrt(lo * hi)
 
 
 def mean_ci(x: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.report.paired import centre
 
 LABELS = (
     "ship",
@@ -228,13 +229,20 @@ def _by_drop(
     )
 
 
+def point_speedup(record: Record) -> float | None:
+    """The speedup a verdict quotes: the centre of its interval (geometric, the scale it is
+    built on), so the point never falls outside it; the recorded point without one."""
+    s = centre(record.get("speedup"), record.get("speedup_ci"))
+    return None if math.isnan(s) else s
+
+
 def speed_call(record: Record, th: Thresholds) -> tuple[str, str]:
     """('gain' | 'none' | 'unsettled' | 'unknown', why) from the speedup and its interval.
 
     No gain only when the whole interval lies below min_speedup, a gain only when it lies
     above; records without an interval (older ones, compare across processes) use the point.
     """
-    s, ci = record.get("speedup"), record.get("speedup_ci")
+    s, ci = point_speedup(record), record.get("speedup_ci")
     bar = th.min_speedup
     if s is None:
         return "unknown", "no speed measured"
@@ -269,7 +277,7 @@ def leaner(record: Record, th: Thresholds) -> str | None:
         ratio, what = (base / peak if peak and base else None), "leaner in peak memory"
     if ratio is None or ratio < th.min_speedup:
         return None
-    s, ci = record.get("speedup"), record.get("speedup_ci")
+    s, ci = point_speedup(record), record.get("speedup_ci")
     slower = ci[1] < 1.0 if ci and ci[1] is not None else s is not None and s < 1.0
     if slower:
         return None

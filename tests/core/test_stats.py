@@ -13,6 +13,7 @@ from runner.core.stats import (
     blocks_to_settle,
     mean_ci,
     n_to_settle,
+    n_to_settle_t,
     paired_delta_ci,
     paired_speedup,
     paired_t_ci,
@@ -232,10 +233,11 @@ def test_blocks_to_settle_recovers_the_spread_from_the_interval():
     base, cand = rounds(1.04, 30, seed=4)
     r = np.log([np.median(b) / np.median(c) for b, c in zip(base, cand, strict=True)])
     ci = speedup_interval(base, cand)
-    expected = n_to_settle(float(r.std(ddof=1)), float(r.mean()) - math.log(1.05))
+    expected = n_to_settle_t(float(r.std(ddof=1)), float(r.mean()) - math.log(1.05))
     assert blocks_to_settle(ci, 30, 1.05) == expected
-    z = Z95 + 0.8416212335729143
-    assert expected == math.ceil((z * r.std(ddof=1) / (r.mean() - math.log(1.05))) ** 2)
+    df = expected - 1  # t quantiles at the answer's own degrees of freedom
+    t = t_quantile(0.95, df) + t_quantile(0.6, df)
+    assert expected == math.ceil((t * r.std(ddof=1) / (r.mean() - math.log(1.05))) ** 2)
 
 
 def test_a_candidate_that_always_agrees_needs_the_samples_tangos_interval_needs():
@@ -385,8 +387,9 @@ def test_blocks_to_settle_at_the_pipelines_five_runs_and_its_guards():
     r = np.log([np.median(b) / np.median(c) for b, c in zip(base, cand, strict=True)])
     ci = speedup_interval(base, cand)
     gap = float(r.mean()) - math.log(1.05)
-    assert blocks_to_settle(ci, 5, 1.05) == n_to_settle(float(r.std(ddof=1)), gap)
-    assert blocks_to_settle(ci, 5, 1.05, power=0.5) == n_to_settle(
+    assert blocks_to_settle(ci, 5, 1.05) == n_to_settle_t(float(r.std(ddof=1)), gap)
+    assert blocks_to_settle(ci, 5, 1.05) > n_to_settle(float(r.std(ddof=1)), gap)  # t > z
+    assert blocks_to_settle(ci, 5, 1.05, power=0.5) == n_to_settle_t(
         float(r.std(ddof=1)), gap, power=0.5
     )
     assert blocks_to_settle((0.85, 0.95), 5, 0.9) is not None  # any positive interval and bar
