@@ -13,6 +13,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from runner.core.continuous import studentized_ci
+
 _BOOT_CHUNK = 1_000_000  # bootstrap index entries drawn per chunk, to bound memory
 SMALL_N = 30  # below this many paired samples a paired t interval replaces the bootstrap
 POWER = 0.8  # the power "N more samples would settle it" promises
@@ -158,8 +160,11 @@ def paired_delta_ci(
     """CI of mean(cand) - mean(base) from per-sample outcomes on the same samples.
 
     0/1 outcomes (correctness): Tango's score interval (tango_delta_ci), never of zero width.
-    Other outcomes: a paired t interval below SMALL_N samples, else a seeded paired expanded
-    percentile bootstrap; identical continuous outcomes give (0.0, 0.0).
+    Other outcomes: a paired t interval below SMALL_N samples, else a seeded paired studentized
+    (bootstrap-t) interval, which widens the side a skewed tail of harm lies on; identical
+    continuous outcomes give (0.0, 0.0) (no verdict rests on it below continuous.MIN_N). An end
+    the bootstrap-t cannot bound (over 2.5 % of resamples without spread, as when one sample
+    carries the whole change) is the expanded percentile interval's.
     """
     b, c = _paired(base, cand)
     _z(confidence)  # validate early, also for the bootstrap path
@@ -173,7 +178,12 @@ def paired_delta_ci(
         return 0.0, 0.0
     if b.size < SMALL_N:
         return paired_t_ci(c - b, confidence) if b.size > 1 else (float(c[0] - b[0]),) * 2
-    return _bootstrap_mean_ci(c - b, confidence, n_boot, seed, expand=True)
+    d = c - b
+    lo, hi = studentized_ci(d, confidence, n_boot, seed)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # an end the bootstrap-t cannot bound
+        p_lo, p_hi = _bootstrap_mean_ci(d, confidence, n_boot, seed, expand=True)
+        lo, hi = (lo if math.isfinite(lo) else p_lo), (hi if math.isfinite(hi) else p_hi)
+    return lo, hi
 
 
 def n_to_settle(

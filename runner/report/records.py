@@ -25,7 +25,7 @@ OUTCOME_KEYS = ("baseline", "candidate")  # arrays in a job's outcomes .npz
 
 # What the summary reads, by block ("" = top level): numbers (or null) and strings (or null)
 _NUMBERS = {
-    "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
+    "metric": ("value", "baseline", "delta_abs", "min_n"), "latency": ("p50_ms",),
     "baseline_latency": ("p50_ms",), "target_budget": ("max_latency_ms", "max_memory_mb"),
     "generation": ("ttft_ms", "decode_tokens_per_s", "speedup_decode", "speedup_prefill"),
     "baseline_generation": ("ttft_ms", "decode_tokens_per_s"),
@@ -83,7 +83,8 @@ def record_problem(rec: dict) -> str | None:
     if not _strings(rec.get("overrides"), list) or not _strings(rec.get("choices"), dict):
         return "overrides must be a list of strings and choices a mapping of strings"
     m, gen = rec.get("metric") or {}, rec.get("generation") or {}
-    pairs = {"metric.ci95": m.get("ci95"), "speedup_ci": rec.get("speedup_ci")}
+    pairs = {"metric.ci95": m.get("ci95"), "metric.drop_ci95": m.get("drop_ci95"),
+             "speedup_ci": rec.get("speedup_ci")}  # fmt: skip
     pairs.update(
         {f"generation.{k}": gen.get(k) for k in ("speedup_decode_ci", "speedup_prefill_ci")}
     )

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.report.outcomes import UNBOUNDED, belonging, continuous_evidence, too_few
+from runner.report.outcomes import outcome_threshold as outcome_threshold
 from runner.report.paired import centre
 
 LABELS = (
@@ -76,7 +78,12 @@ def relative_drop(value: float, baseline: float, higher_is_better: bool) -> floa
 
 
 def drop_interval(metric: Record) -> tuple[float, float] | None:
-    """Turn metric.ci95 (absolute delta, candidate - baseline) into a relative-drop interval."""
+    """The relative drop's interval: metric.drop_ci95 when the job wrote it (continuous
+    outcomes: Fieller's, the baseline's noise carried), else metric.ci95 (absolute delta,
+    candidate - baseline) over the baseline."""
+    own = metric.get("drop_ci95")
+    if isinstance(own, (list, tuple)) and len(own) == 2 and None not in own:
+        return float(own[0]), float(own[1])
     ci, base = metric.get("ci95"), metric.get("baseline")
     if not ci or base is None or base == 0 or any(v is None for v in ci):
         return None
@@ -149,43 +156,27 @@ def _qat_comparison(record: Record, drop: float, sweep: Iterable[Record], th: Th
     return "the sweep ran no QAT for this combination: add method=qat"
 
 
-def outcome_threshold(metric: Record, drop: float) -> tuple[float, float, float]:
-    """A relative-drop threshold in the per-sample outcomes' units: (threshold on
-    mean(cand - base), the outcomes' expected baseline mean, their expected candidate mean).
-
-    Perplexity is exp(mean NLL) of per-token NLLs: a rise by `drop` is log(1 + drop) in NLL.
-    """
-    value, base = float(metric["value"]), float(metric["baseline"])
-    if str(metric.get("name")) == "perplexity" and value > 0 and base > 0:
-        return math.log1p(drop), math.log(base), math.log(value)
-    sign = -1.0 if metric.get("higher_is_better", True) else 1.0
-    return sign * drop * abs(base), base, value
-
-
 def _settle_text(
     record: Record, threshold: float, outcomes: tuple[np.ndarray, np.ndarray] | None, conf: float
 ) -> str:
     """'about N more validation samples would settle it', when the outcomes allow counting."""
     m = record["metric"]
     unit = "scored tokens" if m.get("name") == "perplexity" else "validation samples"
-    if outcomes is not None:
-        b, c = (np.asarray(a, dtype=float) for a in outcomes)
-        thr, b_mean, c_mean = outcome_threshold(m, threshold)
-        same_scale = b.size == c.size and b.size > 0
-        same_scale = same_scale and math.isclose(b.mean(), b_mean, rel_tol=1e-3, abs_tol=1e-9)
-        same_scale = same_scale and math.isclose(c.mean(), c_mean, rel_tol=1e-3, abs_tol=1e-9)
-        if same_scale:
-            need = samples_to_settle(b, c, thr, conf)
-            if need is not None:
-                more = max(need - b.size, 1)
-                return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
-            agree = np.array_equal(b, c) and bool(np.isin(b, (0.0, 1.0)).all())
-            need = agreeing_samples_to_settle(b.size, thr, conf) if agree else None
-            if need is not None:  # no disagreement: no variance for a power formula
-                return (
-                    f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle "
-                    "it if the candidate keeps agreeing with the baseline on every one"
-                )
+    if (pair := belonging(m, outcomes)) is None:
+        return f"more {unit} would settle it"
+    b, c = pair
+    thr = outcome_threshold(m, threshold)[0]
+    need = samples_to_settle(b, c, thr, conf)
+    if need is not None:
+        more = max(need - b.size, 1)
+        return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
+    agree = np.array_equal(b, c) and bool(np.isin(b, (0.0, 1.0)).all())
+    need = agreeing_samples_to_settle(b.size, thr, conf) if agree else None
+    if need is not None:  # no disagreement: no variance for a power formula
+        return (
+            f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle "
+            "it if the candidate keeps agreeing with the baseline on every one"
+        )
     return f"more {unit} would settle it"
 
 
@@ -209,7 +200,15 @@ def _by_drop(
     if drop is None:
         return "inconclusive", f"the baseline {name} is 0, so a relative drop is undefined"
     head = _change(m, drop)
-    ci = drop_interval(m)
+    ci, min_n, n = continuous_evidence(m, outcomes)
+    if (short := too_few(min_n, n)) is not None:
+        return "inconclusive", f"{head}, but {short}"
+    if ci == UNBOUNDED:
+        return "inconclusive", (
+            f"{head}, but the baseline's mean is not clear of 0 at this sample count, so the "
+            "relative drop has no bounded interval: more validation samples would settle it"
+        )
+    ci = ci or drop_interval(m)
     straddled = [t for t in (th.ship_below, th.qat_below) if ci and ci[0] < t < ci[1]]
     if straddled:
         t = min(straddled, key=lambda t: abs(t - drop))

@@ -297,10 +297,10 @@ def test_the_default_bootstrap_draws_2000_resamples():
     assert paired_delta_ci(base, cand) != paired_delta_ci(base, cand, n_boot=2001)
 
 
-def test_the_expanded_bootstrap_at_small_n_is_as_wide_as_the_t_interval():
-    """Hesterberg's expansion exists to undo the plain percentile's narrowness at modest n:
-    at SMALL_N samples of normal differences its width matches the t interval's, where the
-    plain percentile interval is about 6 % narrower."""
+def test_the_studentized_bootstrap_at_small_n_is_about_as_wide_as_the_t_interval():
+    """The bootstrap-t resamples the t statistic: on normal differences at SMALL_N samples its
+    width is close to the t interval's (within a few %), where the plain percentile interval
+    is about 6 % narrower."""
     ratios = []
     for seed in range(4):
         rng = np.random.default_rng(seed)
@@ -309,7 +309,7 @@ def test_the_expanded_bootstrap_at_small_n_is_as_wide_as_the_t_interval():
         lo, hi = paired_delta_ci(base, cand, n_boot=50_000)
         t_lo, t_hi = paired_t_ci(cand - base)
         ratios.append((hi - lo) / (t_hi - t_lo))
-    assert np.mean(ratios) == pytest.approx(1.0, abs=0.007), ratios
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.025), ratios
 
 
 def test_the_bootstrap_interval_holds_its_estimate_when_one_sample_carries_the_change():
