@@ -119,6 +119,7 @@ def compare(
     A language model scored through its KV-cache graph adds `top1_agreement`: the share of
     scored positions where the candidate ranks the same next token first as the baseline.
     """
+    from runner.core.continuous import continuous_fields
     from runner.core.stats import paired_delta_ci
 
     if (plugin := task_plugin(task)) is not None:  # e.g. mAP: a bootstrap over images
@@ -141,6 +142,8 @@ def compare(
         "ci95": [float(lo), float(hi)],
         "n_samples": int(len(cand)),
     }
+    if task != "language_modeling":  # continuous outcomes: drop_ci95 (Fieller) and min_n
+        block.update(continuous_fields(base, cand, higher))
     if task == "regression":
         ext_c, ext_b = regression_extra(cand, y), regression_extra(base, y)
         block["extra"] = {k: {"value": ext_c[k], "baseline": ext_b[k]} for k in ext_c}

@@ -74,8 +74,9 @@ def timing_input(cfg: Config, x, generation: bool, y=None):
 
 
 def time_calls(cfg: Config, record: dict, fresh, x, _y=None) -> tuple:
-    """One call = one batch through the model: p50 ratio and its interval over fresh runs."""
-    from runner.core.stats import speedup_interval
+    """One call = one batch through the model: the paired speedup over fresh runs (the centre
+    of its interval, never the ratio of p50s pooled over runs) and that interval."""
+    from runner.core.stats import paired_speedup, speedup_interval
 
     sample = first_batch(x, cfg.target.batch, cfg.model.latency_tokens)
     log.info(
@@ -90,7 +91,7 @@ def time_calls(cfg: Config, record: dict, fresh, x, _y=None) -> tuple:
     timed = measure.time_runs(fns, cfg.latency, cfg.latency.session_runs)
     lat_base, lat = (measure.latency_stats(t, cfg.target.batch, cfg.target.threads) for t in timed)
     lat["session_runs"] = len(timed.rounds[0])
-    return lat_base, lat, lat_base["p50_ms"] / lat["p50_ms"], speedup_interval(*timed.rounds)
+    return lat_base, lat, paired_speedup(*timed.rounds), speedup_interval(*timed.rounds)
 
 
 def time_generation(cfg: Config, record: dict, fresh, x, y=None) -> tuple:

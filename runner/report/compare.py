@@ -61,9 +61,9 @@ def side_by_side(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str]) -
     return "\n".join(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}" for r in rows)
 
 
-def _ci(ci: Any) -> str:
-    """An absolute-delta CI as '[lo, hi]'."""
-    return f"[{ci[0]:+.4g}, {ci[1]:+.4g}]" if ci else "-"
+def _ci(ci: Any, spec: str = "+.4g") -> str:
+    """A CI as '[lo, hi]' (an absolute delta's by default)."""
+    return f"[{ci[0]:{spec}}, {ci[1]:{spec}}]" if ci else "-"
 
 
 def _ratio(num: Any, den: Any) -> float | None:
@@ -112,17 +112,54 @@ def versus(
     if not outcomes:
         lines.append(f"  each against its own baseline: A {_ci(ma.get('ci95'))}, "
                      f"B {_ci(mb.get('ci95'))}")  # fmt: skip
-    speed = _ratio((a.get("latency") or {}).get("p50_ms"), (b.get("latency") or {}).get("p50_ms"))
+    speed, speed_ci, how_timed = speed_ratio(a, b)
     size = _ratio(a.get("size_bytes"), b.get("size_bytes"))
-    lines.append(f"latency ratio A/B: {_fmt(speed, '.2f')}x   size ratio A/B: {_fmt(size, '.2f')}x")
+    shown = f" {_ci(speed_ci, '.2f')}" if speed_ci else ""
+    lines.append(f"latency ratio A/B: {_fmt(speed, '.2f')}x{shown} ({how_timed})   "
+                 f"size ratio A/B: {_fmt(size, '.2f')}x")  # fmt: skip
     as_candidate = {
         **b,
         "metric": {**mb, "baseline": ma["value"], "delta_abs": delta,
                    "ci95": list(ci) if ci else None},
-        "speedup": speed, "speedup_ci": None, "compression": size,
-        "baseline_peak_rss_bytes": a.get("peak_rss_bytes"),
+        "speedup": speed, "speedup_ci": list(speed_ci) if speed_ci else None,
+        "compression": size, "baseline_peak_rss_bytes": a.get("peak_rss_bytes"),
     }  # fmt: skip
-    return lines, judge_candidate(as_candidate, th, outcomes=outcomes)
+    for key in ("drop_ci95", "min_n"):  # B's own-baseline figures: not against A
+        as_candidate["metric"].pop(key, None)
+    return lines, point_guard(judge_candidate(as_candidate, th, outcomes=outcomes), outcomes)
+
+
+ON_THE_DROP = ("ship", "try QAT", "stay FP16")
+
+
+def point_guard(v: Verdict, outcomes: Any) -> Verdict:
+    """Without paired outcomes B's drop against A is a bare point (no interval pairs two
+    records' samples): a verdict that rests on the drop becomes inconclusive, saying why."""
+    if outcomes or v.label not in ON_THE_DROP:
+        return v
+    return Verdict(
+        "inconclusive",
+        f"Without paired outcomes the drop of B against A is a point estimate with no "
+        f"interval, and no verdict rests on a point (it alone would say {v.label}: "
+        f"{v.reason.rstrip('.')}); keep both jobs' per-sample outcomes on the same validation "
+        "samples (outcomes.npz beside each result.json) to judge it.",
+        v.risky_int4,
+    )
+
+
+def speed_ratio(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any, str]:
+    """B's speed over A's: from each job's paired speedup against the FP32 it timed beside it
+    when both have an interval (the two intervals combined on the log scale; the machine's
+    load in each job cancels), else the p50 ratio of two jobs (no interval)."""
+    ia, ib = a.get("speedup_ci"), b.get("speedup_ci")
+    if ia and ib and min(*ia, *ib) > 0:
+        la, lb = (math.log(lo * hi) / 2 for lo, hi in (ia, ib))  # the centres, log scale
+        ha, hb = (math.log(hi / lo) / 2 for lo, hi in (ia, ib))  # the half-widths
+        half = math.hypot(ha, hb)
+        ci = (math.exp(lb - la - half), math.exp(lb - la + half))
+        return math.exp(lb - la), ci, "from each job's paired speedup against its FP32"
+    p50 = _ratio((a.get("latency") or {}).get("p50_ms"), (b.get("latency") or {}).get("p50_ms"))
+    return p50, None, "p50s of two jobs, no interval"
 
 
 def _paired(oa: Any, ob: Any) -> tuple[np.ndarray, np.ndarray] | None:

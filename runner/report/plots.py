@@ -15,7 +15,7 @@ import pandas as pd
 
 GROUP = ("model", "dataset", "target")
 PANELS = (
-    ("p50_ms", "p50 latency (ms)"),
+    ("p50_ms", "p50 latency (ms): FP32's / paired speedup"),
     ("size_mb", "size (MB)"),
     ("peak_mem_mb", "peak memory (MB)"),
 )

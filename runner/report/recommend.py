@@ -42,18 +42,41 @@ PRECISION_RANK = {"fp32": 4, "bf16": 3, "fp16": 3, "int8": 2, "int4": 1}
 COST_TOLERANCE = {"size": 0.01, "memory": 0.05}  # size/memory have no interval: a band
 
 
+def _speed(pool: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's paired speedup (against the baseline timed in its own job) as (point, lo,
+    hi): its interval where the row has one, else the point as a zero-width interval."""
+    point = _column(pool, "speedup") if "speedup" in pool else np.full(len(pool), np.nan)
+    if not {"speedup_ci_lo", "speedup_ci_hi"} <= set(pool):
+        return point, point, point
+    lo, hi = _column(pool, "speedup_ci_lo"), _column(pool, "speedup_ci_hi")
+    has = np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (hi >= lo)
+    return point, np.where(has, lo, point), np.where(has, hi, point)
+
+
 def _cost_interval(pool: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's objective cost as an interval, lower is better: 1/speedup from speedup_ci
-    for latency (p50 without one), size or memory within COST_TOLERANCE."""
-    cost = _column(pool, OBJECTIVES[objective])
-    if objective != "latency":
+    """Each row's objective cost as an interval, lower is better: 1 / the paired speedup's
+    interval for latency (never a p50 measured in another job), size or memory within
+    COST_TOLERANCE. A row without the figure costs +inf: any measured row beats it."""
+    if objective == "latency":
+        _, lo, hi = _speed(pool)
+        with np.errstate(divide="ignore"):
+            c_lo, c_hi = 1.0 / hi, 1.0 / lo
+    else:
+        cost = _column(pool, OBJECTIVES[objective])
         tol = COST_TOLERANCE[objective]
-        return cost * (1 - tol), cost * (1 + tol)
-    if {"speedup_ci_lo", "speedup_ci_hi"} <= set(pool):
-        lo, hi = _column(pool, "speedup_ci_lo"), _column(pool, "speedup_ci_hi")
-        if np.isfinite(lo).all() and np.isfinite(hi).all() and (lo > 0).all():
-            return 1.0 / hi, 1.0 / lo
-    return cost, cost
+        c_lo, c_hi = cost * (1 - tol), cost * (1 + tol)
+    bad = ~(np.isfinite(c_lo) & np.isfinite(c_hi) & (c_lo > 0))
+    return np.where(bad, np.inf, c_lo), np.where(bad, np.inf, c_hi)
+
+
+def _cost_point(pool: pd.DataFrame, objective: str) -> np.ndarray:
+    """The tie rule's cost: 1 / paired speedup for latency, else size or memory (NaN: +inf)."""
+    if objective == "latency":
+        with np.errstate(divide="ignore"):
+            cost = 1.0 / _speed(pool)[0]
+    else:
+        cost = _column(pool, OBJECTIVES[objective])
+    return np.where(np.isfinite(cost) & (cost > 0), cost, np.inf)
 
 
 def _metric_interval(pool: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -67,25 +90,23 @@ def _metric_interval(pool: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return (lo, hi) if pool.higher_is_better.iloc[0] else (-hi, -lo)
 
 
-def _clearly_beaten(ships: pd.DataFrame, objective: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise: beaten[i, j] when row j beats row i beyond both intervals (cost first, then
-    metric among equals), and close[i, j] when neither interval separates them."""
+def contenders(ships: pd.DataFrame, objective: str) -> pd.DataFrame:
+    """The ship rows no other ship row beats beyond the intervals: cost first (no other row's
+    cost interval lies wholly below, i.e. for latency no speed interval wholly above), then
+    the metric among rows whose cost intervals overlap. What remains is a tie.
+
+    Intervals that lie wholly apart form an order without cycles, so neither step can empty
+    the pool: a recommendation from it is never clearly slower (larger, heavier) than any
+    ship candidate, whatever moment each job was timed in.
+    """
     c_lo, c_hi = _cost_interval(ships, objective)
+    cheaper = c_hi[None, :] < c_lo[:, None]  # [i, j]: row j clearly cheaper than row i
+    first = ~cheaper.any(axis=1)
     m_lo, m_hi = _metric_interval(ships)
-    cheaper = c_hi[None, :] < c_lo[:, None]
-    better = m_lo[None, :] > m_hi[:, None]
-    cost_close = ~cheaper & ~cheaper.T
-    close = cost_close & ~better & ~better.T
-    return cheaper | (cost_close & better), close
-
-
-def _contenders(ships: pd.DataFrame, on_front: np.ndarray, objective: str) -> pd.DataFrame:
-    """The front's ship rows plus those no interval separates from one of them, less any row
-    another contender beats beyond its intervals: what remains is a tie."""
-    beaten, close = _clearly_beaten(ships, objective)
-    pool = on_front | (close[:, on_front].any(axis=1) if on_front.any() else True)
-    keep = pool & ~(beaten & pool[None, :]).any(axis=1)
-    return ships[keep] if keep.any() else ships[pool]  # a cycle of wide intervals: all tie
+    better = m_lo[None, :] > m_hi[:, None]  # [i, j]: row j clearly better on the metric
+    close = ~cheaper & ~cheaper.T
+    keep = first & ~(better & close & first[None, :]).any(axis=1)
+    return ships[keep]
 
 
 def _preferred(tied: pd.DataFrame, objective: str) -> Any:
@@ -95,7 +116,7 @@ def _preferred(tied: pd.DataFrame, objective: str) -> Any:
     ranked = tied.assign(
         _qat=(get("method", pd.Series("ptq", tied.index)) != "ptq").astype(int),
         _prec=-get("precision", pd.Series("", tied.index)).map(PRECISION_RANK).fillna(0),
-        _cost=_column(tied, OBJECTIVES[objective]),
+        _cost=_cost_point(tied, objective),
         _m=sign * tied.metric,
         _key=get("run_key", pd.Series("", tied.index)).astype(str),
     )
@@ -106,15 +127,16 @@ def recommend(group: pd.DataFrame, objective: str = "latency") -> tuple[Any, str
     """Index of a group's recommended row for the objective, and why; (None, why) when none.
 
     `group` is summary-table rows of one (model, dataset, target). Only ok "ship" rows are
-    candidates, those on the objective's Pareto front first; among rows no interval separates
-    (metric CI, speed CI, or size/memory within a small band) PTQ beats QAT, then the higher
-    precision wins, so reruns agree. Nothing ships: the ok FP32 PTQ baseline row, if any.
+    candidates, ranked by their intervals (contenders): the paired speedup's for latency, size
+    or memory within a small band, then the metric's CI; p50s timed in different jobs never
+    count. Among rows no interval separates PTQ beats QAT, then the higher precision wins, so
+    reruns agree. Nothing ships: the ok FP32 PTQ baseline row, if any.
     """
     ok = group.status == "ok" if "status" in group else pd.Series(True, group.index)
     ships = group[(group.verdict == "ship") & ok]
     if len(ships):
         on_front = ships[f"pareto_{OBJECTIVES[objective]}"].astype(bool).to_numpy()
-        tied = _contenders(ships, on_front, objective)
+        tied = contenders(ships, objective)
         best = _preferred(tied, objective)
         if not on_front.any():
             where = f"no ship candidate is on the {objective} Pareto front; the {objective}-best"

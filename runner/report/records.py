@@ -25,9 +25,9 @@ OUTCOME_KEYS = ("baseline", "candidate")  # arrays in a job's outcomes .npz
 
 # What the summary reads, by block ("" = top level): numbers (or null) and strings (or null)
 _NUMBERS = {
-    "metric": ("value", "baseline", "delta_abs"), "latency": ("p50_ms",),
-    "target_budget": ("max_latency_ms", "max_memory_mb"),
-    "generation": ("ttft_ms", "decode_tokens_per_s"),
+    "metric": ("value", "baseline", "delta_abs", "min_n"), "latency": ("p50_ms",),
+    "baseline_latency": ("p50_ms",), "target_budget": ("max_latency_ms", "max_memory_mb"),
+    "generation": ("ttft_ms", "decode_tokens_per_s", "speedup_decode", "speedup_prefill"),
     "baseline_generation": ("ttft_ms", "decode_tokens_per_s"),
     "": ("speedup", "size_bytes", "compression", "peak_rss_bytes", "quantized_fraction"),
 }  # fmt: skip
@@ -82,11 +82,16 @@ def record_problem(rec: dict) -> str | None:
         return f"{bad} must be a string"
     if not _strings(rec.get("overrides"), list) or not _strings(rec.get("choices"), dict):
         return "overrides must be a list of strings and choices a mapping of strings"
-    m = rec.get("metric") or {}
-    ci = m.get("ci95")
-    two = isinstance(ci, list) and len(ci) == 2
-    if ci is not None and not (two and all(_is_number(c) for c in ci)):
-        return "metric.ci95 must be two numbers"
+    m, gen = rec.get("metric") or {}, rec.get("generation") or {}
+    pairs = {"metric.ci95": m.get("ci95"), "metric.drop_ci95": m.get("drop_ci95"),
+             "speedup_ci": rec.get("speedup_ci")}  # fmt: skip
+    pairs.update(
+        {f"generation.{k}": gen.get(k) for k in ("speedup_decode_ci", "speedup_prefill_ci")}
+    )
+    for name, ci in pairs.items():
+        two = isinstance(ci, list) and len(ci) == 2
+        if ci is not None and not (two and all(_is_number(c) for c in ci)):
+            return f"{name} must be two numbers"
     if not isinstance(m.get("higher_is_better", True), bool):
         return "metric.higher_is_better must be true or false"
     if rec["status"] == "ok" and math.isnan(_num(m.get("value")) + _num(m.get("baseline"))):

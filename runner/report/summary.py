@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from runner.core.safe_io import md_escape, one_line
+from runner.report.paired import scale_to_reference, speed_fields
 from runner.report.recommend import pareto_front, recommend
 from runner.report.records import AXES, _num, load_outcomes, load_records
 from runner.report.verdict import MB, OBJECTIVES, Thresholds, verdict
@@ -130,15 +131,12 @@ def _artifact(path: Path, rec: dict) -> str:
 def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, Any]:
     """One table row: axes, metric with Δ and its CI, speed, size, memory, verdict."""
     v = verdict(rec, th, sweep=sweep, outcomes=load_outcomes(path, rec))
-    m, lat = rec.get("metric") or {}, rec.get("latency") or {}
+    m = rec.get("metric") or {}
     value, base = _num(m.get("value")), _num(m.get("baseline"))
     delta = value - base if m.get("delta_abs") is None else _num(m["delta_abs"])
     lo, hi = (_num(c) for c in (m.get("ci95") or (None, None)))
     pct = 100 / abs(base) if base else math.nan
     spd_ci = rec.get("speedup_ci") or (None, None)
-    gen = rec.get("generation") or {}
-    if v.label == "baseline" and rec.get("baseline_generation"):
-        gen = rec["baseline_generation"]  # FP32 against itself: its own figures
     return {
         **{k: rec["axes"].get(k) or "-" for k in AXES}, "variant": variant(rec),
         "model": model_label(rec), "artifact": _artifact(path, rec),
@@ -146,10 +144,9 @@ def _row(path: Path, rec: dict, sweep: list[dict], th: Thresholds) -> dict[str, 
         "metric": value, "baseline_metric": base, "delta_abs": delta,
         "delta_pct": delta * pct, "ci_lo_abs": lo, "ci_hi_abs": hi,
         "ci": "-" if math.isnan(lo * pct) else f"[{lo * pct:+.2f},{hi * pct:+.2f}]",
-        "p50_ms": _num(lat.get("p50_ms")),
-        "ttft_ms": _num(gen.get("ttft_ms")), "decode_tps": _num(gen.get("decode_tokens_per_s")),
-        # the baseline row is FP32 timed against itself: shown as 1.00, its interval kept
-        "speedup": 1.0 if v.label == "baseline" else _num(rec.get("speedup")),
+        # paired ratios (interval centres) and the raw figures scale_to_reference scales;
+        # the baseline row is FP32 timed against itself: 1.00, its interval kept
+        **speed_fields(rec, v.label == "baseline"),
         "speedup_ci_lo": _num(spd_ci[0]), "speedup_ci_hi": _num(spd_ci[1]),
         "size_mb": _num(rec.get("size_bytes")) / MB, "compression": _num(rec.get("compression")),
         "peak_mem_mb": _num(rec.get("peak_rss_bytes")) / MB, "status": rec["status"],
@@ -170,6 +167,7 @@ def build_table(
     th = replace(th, objective=objective) if objective else th
     sweep = [rec for _, rec in records]
     df = pd.DataFrame([_row(path, rec, sweep, th) for path, rec in records])
+    df = scale_to_reference(df, GROUP)
     df.insert(0, "row", range(1, len(df) + 1))
     for cost in OBJECTIVES.values():
         df[f"pareto_{cost}"] = False
@@ -254,6 +252,16 @@ def _md_cells(df: pd.DataFrame, esc: Any = md_escape) -> pd.DataFrame:
     return df.apply(lambda col: col.map(lambda x: esc(x) if isinstance(x, str) else x))
 
 
+def speed_legend(df: pd.DataFrame) -> list[str]:
+    """What the speed columns are: paired ratios, and figures scaled from one reference."""
+    shown = [c for c, src in (("p50ms", "p50_ms"), ("TTFTms", "ttft_ms"), ("tok/s", "decode_tps"))
+             if src in df and df[src].notna().any()]  # fmt: skip
+    return [
+        "×spd: paired speedup against FP32 timed in the same job (centre of its interval);",
+        f"{', '.join(shown) or 'p50ms'}: the group's FP32 figure scaled by that job's paired ratio",
+    ]
+
+
 def console(value: Any) -> str:
     """A record string for the console: one line, terminal control characters replaced."""
     return one_line(value, 500)
@@ -276,6 +284,7 @@ def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -
         render(_md_cells(df, esc), markdown) if len(df) else "(no result records found)",
         "",
         "front: L/S/M = on the metric-vs-latency/size/memory Pareto front; ! = risky INT4",
+        *speed_legend(df),
         "",
         f"{h}Verdicts",
     ]

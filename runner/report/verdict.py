@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.report.outcomes import UNBOUNDED, belonging, continuous_evidence, too_few
+from runner.report.outcomes import outcome_threshold as outcome_threshold
+from runner.report.paired import centre
 
 LABELS = (
     "ship",
@@ -75,7 +78,12 @@ def relative_drop(value: float, baseline: float, higher_is_better: bool) -> floa
 
 
 def drop_interval(metric: Record) -> tuple[float, float] | None:
-    """Turn metric.ci95 (absolute delta, candidate - baseline) into a relative-drop interval."""
+    """The relative drop's interval: metric.drop_ci95 when the job wrote it (continuous
+    outcomes: Fieller's, the baseline's noise carried), else metric.ci95 (absolute delta,
+    candidate - baseline) over the baseline."""
+    own = metric.get("drop_ci95")
+    if isinstance(own, (list, tuple)) and len(own) == 2 and None not in own:
+        return float(own[0]), float(own[1])
     ci, base = metric.get("ci95"), metric.get("baseline")
     if not ci or base is None or base == 0 or any(v is None for v in ci):
         return None
@@ -148,43 +156,27 @@ def _qat_comparison(record: Record, drop: float, sweep: Iterable[Record], th: Th
     return "the sweep ran no QAT for this combination: add method=qat"
 
 
-def outcome_threshold(metric: Record, drop: float) -> tuple[float, float, float]:
-    """A relative-drop threshold in the per-sample outcomes' units: (threshold on
-    mean(cand - base), the outcomes' expected baseline mean, their expected candidate mean).
-
-    Perplexity is exp(mean NLL) of per-token NLLs: a rise by `drop` is log(1 + drop) in NLL.
-    """
-    value, base = float(metric["value"]), float(metric["baseline"])
-    if str(metric.get("name")) == "perplexity" and value > 0 and base > 0:
-        return math.log1p(drop), math.log(base), math.log(value)
-    sign = -1.0 if metric.get("higher_is_better", True) else 1.0
-    return sign * drop * abs(base), base, value
-
-
 def _settle_text(
     record: Record, threshold: float, outcomes: tuple[np.ndarray, np.ndarray] | None, conf: float
 ) -> str:
     """'about N more validation samples would settle it', when the outcomes allow counting."""
     m = record["metric"]
     unit = "scored tokens" if m.get("name") == "perplexity" else "validation samples"
-    if outcomes is not None:
-        b, c = (np.asarray(a, dtype=float) for a in outcomes)
-        thr, b_mean, c_mean = outcome_threshold(m, threshold)
-        same_scale = b.size == c.size and b.size > 0
-        same_scale = same_scale and math.isclose(b.mean(), b_mean, rel_tol=1e-3, abs_tol=1e-9)
-        same_scale = same_scale and math.isclose(c.mean(), c_mean, rel_tol=1e-3, abs_tol=1e-9)
-        if same_scale:
-            need = samples_to_settle(b, c, thr, conf)
-            if need is not None:
-                more = max(need - b.size, 1)
-                return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
-            agree = np.array_equal(b, c) and bool(np.isin(b, (0.0, 1.0)).all())
-            need = agreeing_samples_to_settle(b.size, thr, conf) if agree else None
-            if need is not None:  # no disagreement: no variance for a power formula
-                return (
-                    f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle "
-                    "it if the candidate keeps agreeing with the baseline on every one"
-                )
+    if (pair := belonging(m, outcomes)) is None:
+        return f"more {unit} would settle it"
+    b, c = pair
+    thr = outcome_threshold(m, threshold)[0]
+    need = samples_to_settle(b, c, thr, conf)
+    if need is not None:
+        more = max(need - b.size, 1)
+        return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"
+    agree = np.array_equal(b, c) and bool(np.isin(b, (0.0, 1.0)).all())
+    need = agreeing_samples_to_settle(b.size, thr, conf) if agree else None
+    if need is not None:  # no disagreement: no variance for a power formula
+        return (
+            f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle "
+            "it if the candidate keeps agreeing with the baseline on every one"
+        )
     return f"more {unit} would settle it"
 
 
@@ -208,7 +200,15 @@ def _by_drop(
     if drop is None:
         return "inconclusive", f"the baseline {name} is 0, so a relative drop is undefined"
     head = _change(m, drop)
-    ci = drop_interval(m)
+    ci, min_n, n = continuous_evidence(m, outcomes)
+    if (short := too_few(min_n, n)) is not None:
+        return "inconclusive", f"{head}, but {short}"
+    if ci == UNBOUNDED:
+        return "inconclusive", (
+            f"{head}, but the baseline's mean is not clear of 0 at this sample count, so the "
+            "relative drop has no bounded interval: more validation samples would settle it"
+        )
+    ci = ci or drop_interval(m)
     straddled = [t for t in (th.ship_below, th.qat_below) if ci and ci[0] < t < ci[1]]
     if straddled:
         t = min(straddled, key=lambda t: abs(t - drop))
@@ -228,13 +228,20 @@ def _by_drop(
     )
 
 
+def point_speedup(record: Record) -> float | None:
+    """The speedup a verdict quotes: the centre of its interval (geometric, the scale it is
+    built on), so the point never falls outside it; the recorded point without one."""
+    s = centre(record.get("speedup"), record.get("speedup_ci"))
+    return None if math.isnan(s) else s
+
+
 def speed_call(record: Record, th: Thresholds) -> tuple[str, str]:
     """('gain' | 'none' | 'unsettled' | 'unknown', why) from the speedup and its interval.
 
     No gain only when the whole interval lies below min_speedup, a gain only when it lies
     above; records without an interval (older ones, compare across processes) use the point.
     """
-    s, ci = record.get("speedup"), record.get("speedup_ci")
+    s, ci = point_speedup(record), record.get("speedup_ci")
     bar = th.min_speedup
     if s is None:
         return "unknown", "no speed measured"
@@ -258,23 +265,42 @@ def speed_call(record: Record, th: Thresholds) -> tuple[str, str]:
     return "unsettled", f"speed is inconclusive: {said} straddles the {bar:.2f}x bar; {settle}"
 
 
-def leaner(record: Record, th: Thresholds) -> str | None:
-    """Under objective size or memory: why the candidate gains on it without being slower."""
-    if th.objective == "latency":
-        return None
-    if th.objective == "size":
-        ratio, what = record.get("compression"), "smaller"
-    else:
-        peak, base = record.get("peak_rss_bytes"), record.get("baseline_peak_rss_bytes")
-        ratio, what = (base / peak if peak and base else None), "leaner in peak memory"
-    if ratio is None or ratio < th.min_speedup:
-        return None
-    s, ci = record.get("speedup"), record.get("speedup_ci")
-    slower = ci[1] < 1.0 if ci and ci[1] is not None else s is not None and s < 1.0
-    if slower:
-        return None
-    speed = f"{s:.2f}x" if s is not None else "unmeasured"
-    return f"{ratio:.2f}x {what} and not slower (speed {speed})"
+def lean_ratio(record: Record, objective: str) -> tuple[float | None, str]:
+    """The gain objective size or memory asks for: (baseline / candidate size or peak memory,
+    how to say it); None when the record did not measure it."""
+    if objective == "size":
+        ratio = record.get("compression")
+        return (float(ratio) if ratio else None), "smaller"
+    peak, base = record.get("peak_rss_bytes"), record.get("baseline_peak_rss_bytes")
+    return (base / peak if peak and base else None), "leaner in peak memory"
+
+
+def _speed_aside(record: Record) -> str:
+    """The speed as an aside: it decides nothing under objective size or memory."""
+    s, ci = point_speedup(record), record.get("speedup_ci")
+    if s is None:
+        return "speed unmeasured"
+    shown = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and None not in ci else ""
+    return f"speed {s:.2f}x{shown}, which decides nothing here"
+
+
+def _by_leanness(
+    record: Record, th: Thresholds, sweep: Iterable[Record], outcomes: Any
+) -> tuple[str, str]:
+    """Objective size or memory: the size or memory ratio against the bar, then the metric;
+    speed is only reported (a 4x smaller model 0.9x as fast is what this objective wants)."""
+    ratio, what = lean_ratio(record, th.objective)
+    goal = f"objective={th.objective}"
+    if ratio is None:
+        fix = "" if th.objective == "size" else " (run with latency.memory_probe=true)"
+        return "inconclusive", f"the record has no {th.objective} figure to judge {goal} on{fix}"
+    lean = f"{ratio:.2f}x {what} ({_speed_aside(record)})"
+    if ratio < th.min_speedup:
+        return "no gain", (
+            f"{lean}: under the {th.min_speedup:.2f}x that counts as a gain under {goal}; no gain"
+        )
+    label, reason = _by_drop(record, th, sweep, outcomes)
+    return label, f"{lean}; {reason}"
 
 
 def judge_candidate(
@@ -284,8 +310,8 @@ def judge_candidate(
     sweep: Iterable[Record] = (),
     outcomes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Verdict:
-    """Judge an ok candidate: budget, then the objective's gain (speed or size/memory), then
-    the metric drop."""
+    """Judge an ok candidate: budget, then the objective's gain (speed for latency; size or
+    peak memory alone for size / memory), then the metric drop."""
     th = thresholds or Thresholds()
     risky = is_risky_int4(record)
     m = record.get("metric") or {}
@@ -293,9 +319,8 @@ def judge_candidate(
         label, reason = "inconclusive", "the record has no metric value to judge"
     elif (problem := budget_problem(record)) is not None:
         label, reason = "does not fit", problem
-    elif (lean := leaner(record, th)) is not None:
-        label, reason = _by_drop(record, th, sweep, outcomes)
-        reason = f"{lean}; {reason}"
+    elif th.objective != "latency":
+        label, reason = _by_leanness(record, th, sweep, outcomes)
     else:
         label, reason = _by_speed(record, th, sweep, outcomes)
     share = record.get("quantized_fraction")

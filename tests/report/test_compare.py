@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -49,7 +50,25 @@ def test_without_outcomes_the_records_own_numbers_are_reported(tmp_path, capsys)
     assert main([str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "no paired outcomes" in out and "each against its own baseline" in out
-    assert "verdict (A as baseline): ship" in out
+    # a 0.2 % point drop is no ship without an interval: inconclusive, and why
+    assert "verdict (A as baseline): inconclusive: Without paired outcomes" in out
+    assert "it alone would say ship" in out and "outcomes.npz" in out
+    assert "latency ratio A/B: 2.00x (p50s of two jobs, no interval)" in out
+
+
+def test_the_speed_ratio_comes_from_each_job_s_paired_speedup_when_both_have_one(tmp_path, capsys):
+    # A's job ran on a busy machine (its p50 says 3x slower than B's), but against the FP32
+    # timed beside them A is 2.0x and B 3.0x: B is 1.5x A's speed, with both intervals' width
+    a = make_record("int8", drop=0.0, p50=0.09, speedup=2.0, speedup_ci=(1.9, 2.1))
+    b = make_record("int4", drop=0.0, p50=0.03, speedup=3.0, speedup_ci=(2.8, 3.2),
+                    task="language_modeling")  # fmt: skip
+    paths = [write_job(tmp_path, k, r) for k, r in (("a", a), ("b", b))]
+    assert main([str(p) for p in paths]) == 0
+    out = capsys.readouterr().out
+    ca, cb = math.sqrt(1.9 * 2.1), math.sqrt(2.8 * 3.2)
+    half = math.hypot(math.log(2.1 / 1.9) / 2, math.log(3.2 / 2.8) / 2)
+    lo, hi = cb / ca * math.exp(-half), cb / ca * math.exp(half)
+    assert f"latency ratio A/B: {cb / ca:.2f}x [{lo:.2f}, {hi:.2f}] (from each job's" in out
 
 
 def test_b_slower_than_a_is_no_gain(tmp_path, capsys):

@@ -271,3 +271,25 @@ def test_models_without_generation_figures_get_no_generation_columns(sweep):
     s = summarize(sweep, write=True)
     assert "tok/s" not in (sweep / "summary.md").read_text()
     assert s.table["decode_tps"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("speedup_ci", 5, "speedup_ci must be two numbers"),
+        ("speedup_ci", ["a", 2.0], "speedup_ci must be two numbers"),
+        ("generation", {"speedup_decode_ci": [1.0]}, "generation.speedup_decode_ci must be two"),
+        ("generation", {"speedup_decode": "fast"}, "generation.speedup_decode must be a number"),
+        ("baseline_latency", {"p50_ms": "x"}, "baseline_latency.p50_ms must be a number"),
+    ],
+)
+def test_a_malformed_speed_field_makes_the_record_unreadable_not_a_crash(
+    tmp_path, field, value, message
+):
+    write_job(tmp_path, "a", baseline_record())
+    rec = make_record()
+    rec[field] = value
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "result.json").write_text(json.dumps(rec))
+    s = summarize(tmp_path, write=False)
+    assert len(s.table) == 1 and message in s.garbage[0][1]

@@ -12,10 +12,14 @@ from tests.records import baseline_record, make_record, write_job
 
 def _memory_sweep(root):
     """Two ship candidates: `fast` is fastest but uses the most memory, `lean` the least."""
-    write_job(root, "0_fp32", baseline_record(peak=100_000_000))
-    write_job(root, "1_fast", make_record("int8", "ptq", p50=0.02, size=400_000, peak=150_000_000))
-    write_job(root, "2_lean", make_record("int8", "qat", p50=0.03, size=400_000, peak=40_000_000))
-    write_job(root, "3_fat", make_record("fp16", "ptq", drop=0.003, p50=0.04, peak=160_000_000))
+    fp32 = {"baseline_peak_rss_bytes": 100_000_000}
+    write_job(root, "0_fp32", baseline_record(peak=100_000_000, **fp32))
+    write_job(root, "1_fast", make_record("int8", "ptq", p50=0.02, size=400_000, peak=150_000_000,
+                                          **fp32))  # fmt: skip
+    write_job(root, "2_lean", make_record("int8", "qat", p50=0.03, size=400_000, peak=40_000_000,
+                                          **fp32))  # fmt: skip
+    write_job(root, "3_fat", make_record("fp16", "ptq", drop=0.003, p50=0.04, peak=160_000_000,
+                                         **fp32))  # fmt: skip
     return root
 
 

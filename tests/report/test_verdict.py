@@ -158,6 +158,7 @@ def _table():
         "verdict": ["baseline", "ship", "ship", "ship", "try QAT"],
         "metric": [0.90, 0.899, 0.897, 0.899, 0.88], "higher_is_better": True,
         "p50_ms": [0.06, 0.03, 0.025, 0.04, 0.01], "size_mb": [1.4, 0.4, 0.5, 0.3, 0.2],
+        "speedup": [1.0, 2.0, 2.4, 1.5, 6.0],
         "reason": ["r0", "r1", "r2", "r3", "r4"],
         "pareto_p50_ms": [True, True, True, False, True],
         "pareto_size_mb": [True, True, False, True, True],
@@ -176,10 +177,12 @@ def test_recommend_falls_back_to_the_baseline_when_nothing_ships():
     assert best == 0 and "nothing ships" in why and "2 try QAT" in why
 
 
-def test_recommend_prefers_ship_rows_on_the_front():
+def test_the_point_front_never_keeps_out_a_clearly_faster_ship_row():
     table = _table().assign(pareto_p50_ms=[True, True, False, False, True])
-    assert recommend(table, "latency")[0] == 1  # row 2 is faster but off the front
+    assert recommend(table, "latency")[0] == 2  # off the (point) front, but clearly faster
     assert recommend(table.assign(pareto_p50_ms=False), "latency")[0] == 2  # none on it
+    # p50s from different jobs decide nothing: only the paired speedup does
+    assert recommend(table.assign(p50_ms=[0.06, 0.01, 0.09, 0.01, 0.01]), "latency")[0] == 2
 
 
 # --- reasons that read naturally: pp for absolute points, relative % for relative drops ---
@@ -229,21 +232,31 @@ def test_a_point_speedup_under_the_bar_is_no_gain_when_the_interval_overlaps_it(
 # --- verdicts that follow the objective ---
 
 
-def test_under_objective_size_a_smaller_model_that_is_not_slower_is_judged_on_size():
+def test_under_objective_size_a_smaller_model_is_judged_on_size_not_on_its_speed():
     int4 = make_record("int4", drop=0.001, p50=0.06 / 1.02, size=350_000, speedup_ci=(0.97, 1.07))
     fp16 = make_record("fp16", drop=0.0, p50=0.06, size=700_000, speedup_ci=(0.96, 1.04))
     assert verdict(int4).label == "inconclusive"  # latency: speed not settled
     assert verdict(fp16).label == "no gain"
     size = Thresholds(objective="size")
     v = verdict(int4, size)
-    assert v.label == "ship" and v.reason.startswith("4.00x smaller and not slower")
+    assert v.label == "ship" and v.reason.startswith("4.00x smaller (speed 1.02x [0.97, 1.07]")
     assert verdict(fp16, size).label == "ship"
 
 
-def test_under_objective_size_a_clearly_slower_model_is_still_no_gain():
-    slow = make_record("fp16", drop=0.0, p50=0.08, size=700_000, speedup_ci=(0.70, 0.80))
+def test_under_objective_size_speed_decides_nothing():
+    # issue 22: a 4x smaller, lossless model 0.9x as fast ships, and is never "inconclusive"
+    # on a speed interval that straddles the bar
+    slow = make_record("int4", drop=0.0, size=350_000, speedup=0.9, speedup_ci=(0.85, 0.95),
+                       task="language_modeling")  # fmt: skip
     v = verdict(slow, Thresholds(objective="size"))
-    assert v.label == "no gain" and "0.75x" in v.reason
+    assert v.label == "ship" and "4.00x smaller (speed 0.90x [0.85, 0.95]" in v.reason
+    assert verdict(slow).label == "no gain"  # latency: clearly slower
+    unsettled = {**slow, "speedup": 1.05, "speedup_ci": [0.9, 1.2]}
+    assert verdict(unsettled).label == "inconclusive"
+    assert verdict(unsettled, Thresholds(objective="size")).label == "ship"
+    not_smaller = {**slow, "compression": 1.01}
+    v = verdict(not_smaller, Thresholds(objective="size"))
+    assert v.label == "no gain" and "1.01x smaller" in v.reason and "objective=size" in v.reason
 
 
 def test_under_objective_memory_the_peak_memory_ratio_counts():
@@ -252,6 +265,8 @@ def test_under_objective_memory_the_peak_memory_ratio_counts():
     v = verdict(rec, Thresholds(objective="memory"))
     assert v.label == "ship" and "2.25x leaner in peak memory" in v.reason
     assert verdict(rec).label == "no gain"
+    v = verdict({**rec, "baseline_peak_rss_bytes": None}, Thresholds(objective="memory"))
+    assert v.label == "inconclusive" and "latency.memory_probe=true" in v.reason
     with pytest.raises(ValueError, match="objective"):
         Thresholds(objective="energy")
 
@@ -574,12 +589,15 @@ def test_no_count_from_outcomes_that_do_not_belong_or_have_no_spread():
         (base, np.r_[cand, cand]),  # another split size, the same mean
         (np.r_[np.zeros(100), base[100:]], cand),  # another baseline (mean 0.7)
         (base, np.r_[np.zeros(100), cand[100:]]),  # another candidate
-        (base, base - 2**-7),  # the same (exact) shift on every sample: no spread to count
     ]
     for outcomes in wrong:
         v = verdict(rec, outcomes=outcomes)
         assert v.label == "inconclusive" and "more validation samples would settle it" in v.reason
         assert "about" not in v.reason
+    # the same (exact) shift on every sample: continuous outcomes of this metric, so the
+    # record's interval gives way to theirs (Fieller's, a 0.87 % drop clear of 1 %)
+    v = verdict(rec, outcomes=(base, base - 2**-7))
+    assert v.label == "ship" and "about" not in v.reason
 
 
 def test_a_count_already_reached_still_asks_for_at_least_one_more():
@@ -600,24 +618,22 @@ def test_a_count_already_reached_still_asks_for_at_least_one_more():
     assert f"about {need - 1} more validation samples (~{need} in all)" in v.reason
 
 
-# --- objective size / memory: when is a candidate leaner and not slower ---
+# --- objective size / memory: when is a candidate leaner ---
 
 
 def test_at_least_1_05x_smaller_counts_as_smaller():
     at = make_record("fp16", drop=0.0, p50=0.06, size=1_000_000, speedup_ci=(0.97, 1.03))
     at["compression"] = 1.05
     v = verdict(at, Thresholds(objective="size"))
-    assert v.label == "ship" and v.reason.startswith("1.05x smaller and not slower (speed 1.00x)")
+    assert v.label == "ship" and v.reason.startswith("1.05x smaller (speed 1.00x [0.97, 1.03]")
 
 
 @pytest.mark.parametrize(
     ("speedup", "ci", "label"),
-    [(0.97, (0.9, 1.0), "ship"),  # its interval reaches 1.0: not slower
-     (0.97, (0.9, 0.99), "no gain"),
-     (0.8, None, "no gain"),  # no interval: the point decides
+    [(0.97, (0.9, 1.0), "ship"), (0.97, (0.9, 0.99), "ship"), (0.8, None, "ship"),
      (1.0, None, "ship"), (1.5, None, "ship")],
 )  # fmt: skip
-def test_not_slower_means_the_interval_reaches_1_or_else_the_point_does(speedup, ci, label):
+def test_a_smaller_model_ships_on_size_whatever_its_speed(speedup, ci, label):
     rec = make_record("fp16", drop=0.0, p50=0.06 / speedup, size=700_000)
     rec = {**rec, "speedup": speedup, **({"speedup_ci": list(ci)} if ci else {})}
     assert verdict(rec, Thresholds(objective="size", min_speedup=1.05)).label == label
@@ -626,7 +642,7 @@ def test_not_slower_means_the_interval_reaches_1_or_else_the_point_does(speedup,
 def test_a_smaller_model_without_a_speed_says_so():
     rec = {**make_record("fp16", drop=0.0, size=700_000), "speedup": None}
     v = verdict(rec, Thresholds(objective="size"))
-    assert v.label == "ship" and "2.00x smaller and not slower (speed unmeasured)" in v.reason
+    assert v.label == "ship" and "2.00x smaller (speed unmeasured)" in v.reason
 
 
 def test_under_objective_size_the_metric_verdict_keeps_its_sweep_and_outcomes():
@@ -662,7 +678,7 @@ def _ships(*rows: dict) -> pd.DataFrame:
     its absolute interval, p50 and speedup interval, size; on every front unless it says."""
     base = {
         "verdict": "ship", "status": "ok", "higher_is_better": True, "baseline_metric": 0.9,
-        "ci_lo_abs": -0.005, "ci_hi_abs": 0.005, "metric": 0.9, "p50_ms": 0.03,
+        "ci_lo_abs": -0.005, "ci_hi_abs": 0.005, "metric": 0.9, "p50_ms": 0.03, "speedup": 2.0,
         "speedup_ci_lo": 1.8, "speedup_ci_hi": 2.2, "size_mb": 0.4, "peak_mem_mb": 90.0,
     }  # fmt: skip
     front = {f"pareto_{cost}": True for cost in ("p50_ms", "size_mb", "peak_mem_mb")}
@@ -697,9 +713,9 @@ def test_cost_comes_first_a_clearly_faster_row_beats_a_clearly_better_metric():
     assert _pick(_ships(fast, better)) == "int8/qat"  # not a tie left to the tie rule
 
 
-def test_a_row_separated_from_every_front_row_stays_out_of_the_tie():
-    # B is off the front (D is faster and better) and clearly worse than A and D on the
-    # metric; that it is clearly faster than A does not let it knock A out of the A-D tie
+def test_a_row_clearly_slower_than_another_ship_row_never_enters_the_tie():
+    # B's speed interval lies wholly above A's and C's: A and C are out however good their
+    # metric; D's overlaps B's and D is clearly better on the metric, so D alone remains
     a = {**FP16_PTQ, "speedup_ci_lo": 2.40, "speedup_ci_hi": 2.62, "p50_ms": 0.024,
          **_metric(0.88, -0.031, -0.009)}  # fmt: skip
     b = {"precision": "int4", "method": "ptq", "speedup_ci_lo": 2.72, "speedup_ci_hi": 2.87,
@@ -709,7 +725,7 @@ def test_a_row_separated_from_every_front_row_stays_out_of_the_tie():
     d = {**INT8_PTQ, "speedup_ci_lo": 2.30, "speedup_ci_hi": 3.66, "p50_ms": 0.0207,
          **_metric(0.874, -0.050, -0.0025)}  # fmt: skip
     best, why = recommend(_ships(a, b, c, d))
-    assert best == 0 and "(1 other(s) not separated" in why
+    assert best == 3 and "not separated" not in why
 
 
 def test_intervals_that_only_touch_do_not_separate_two_rows():
@@ -759,8 +775,9 @@ def test_speed_intervals_decide_even_when_they_reach_below_1():
     assert _pick(_ships(qat, ptq)) == "int8/ptq"
 
 
-def test_a_cycle_of_wide_intervals_is_a_tie_of_all_its_rows():
-    # A beats B on metric (same speed band), B beats C on speed, C beats A on metric
+def test_a_cycle_of_wide_intervals_is_broken_speed_first():
+    # A beats B on metric (same speed band), B beats C on speed, C beats A on metric: C is
+    # out (B is clearly faster), then A beats B on the metric within one speed band
     a = {**INT8_QAT, "speedup_ci_lo": 1 / 3.5, "speedup_ci_hi": 1 / 1.5, "metric": 0.81,
          "ci_lo_abs": -0.1, "ci_hi_abs": -0.08}  # fmt: skip
     b = {**INT8_PTQ, "speedup_ci_lo": 0.5, "speedup_ci_hi": 1.0, "metric": 0.71,
@@ -769,12 +786,13 @@ def test_a_cycle_of_wide_intervals_is_a_tie_of_all_its_rows():
          "ci_lo_abs": 0.0, "ci_hi_abs": 0.02}  # fmt: skip
     table = _ships(a, b, c)
     best, why = recommend(table)
-    assert table.precision[best] == "fp16" and "(2 other(s) not separated" in why
+    assert _pick(table) == "int8/qat" and "not separated" not in why
 
 
 def test_the_tie_rule_then_takes_cost_then_metric_then_run_key():
-    table = _ships({**INT8_PTQ, "p50_ms": 0.031}, {**INT8_PTQ, "p50_ms": 0.029})
-    assert recommend(table)[0] == 1  # speed intervals tie: the lower p50
+    table = _ships({**INT8_PTQ, "speedup": 1.9, "p50_ms": 0.029},
+                   {**INT8_PTQ, "speedup": 2.1, "p50_ms": 0.031})  # fmt: skip
+    assert recommend(table)[0] == 1  # speed intervals tie: the higher paired speedup
     lower = {**INT8_PTQ, "metric": 0.899, "run_key": "a"}
     higher = {**INT8_PTQ, "metric": 0.901, "run_key": "b"}
     table = _ships(lower, higher)

@@ -1,0 +1,120 @@
+"""Continuous outcomes: the studentized interval, the relative change's interval with the
+baseline's noise carried (Fieller), and the fewest samples a verdict may rest on; checked
+against textbook formulas written out here and by simulating the ship rate at the bar."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from runner.core.continuous import (
+    MIN_N,
+    continuous_fields,
+    min_samples,
+    relative_change_ci,
+    skewness,
+    studentized_ci,
+)
+from runner.core.stats import paired_delta_ci
+
+Z95 = 1.959963984540054
+
+
+def fieller_z(b: np.ndarray, c: np.ndarray, z: float = Z95) -> tuple[float, float]:
+    """Textbook Fieller interval of mean(c) / mean(b) with normal quantiles, written out."""
+    n = b.size
+    mb, mc = b.mean(), c.mean()
+    vb, vc, cbc = b.var(ddof=1) / n, c.var(ddof=1) / n, np.cov(b, c)[0, 1] / n
+    g = z * z * vb / mb**2
+    centre = (mc / mb - g * cbc / vb) / (1 - g)
+    half = (
+        z
+        / (mb * (1 - g))
+        * math.sqrt(vc - 2 * (mc / mb) * cbc + (mc / mb) ** 2 * vb - g * (vc - cbc**2 / vb))
+    )
+    return centre - half, centre + half
+
+
+def mae_pair(n: int, rng: np.random.Generator, rise: float = 0.01):
+    """Absolute errors of a regressor and of its copy whose error rises by `rise` on average,
+    the change not proportional to the error (the case dividing by the baseline gets wrong)."""
+    b = np.abs(rng.standard_normal(n))
+    mu = rise * math.sqrt(2 / math.pi)  # E|N(0, 1)| * rise
+    return b, b + rng.normal(mu, 0.25 * mu, n)
+
+
+def test_the_relative_change_interval_matches_fieller_on_large_normal_samples():
+    rng = np.random.default_rng(5)
+    b = rng.normal(10.0, 2.0, 4000)
+    c = 1.03 * b + rng.normal(0.0, 1.0, 4000)
+    lo, hi = relative_change_ci(b, c)
+    f_lo, f_hi = fieller_z(b, c)
+    assert lo == pytest.approx(f_lo - 1, abs=0.002) and hi == pytest.approx(f_hi - 1, abs=0.002)
+    assert lo < c.mean() / b.mean() - 1 < hi
+
+
+def test_a_true_1_percent_rise_of_mae_ships_at_most_2_5_percent_of_the_time():
+    # the bar is "ship when the drop's upper end is below 1 %": at a true 1 % rise, a 95 %
+    # interval may clear it in at most 2.5 % of sweeps; dividing the delta's interval by the
+    # observed baseline does so in about a quarter of them
+    rng = np.random.default_rng(134)
+    reps, ship, ship_divided = 300, 0, 0
+    for r in range(reps):
+        b, c = mae_pair(134, rng)
+        ci = relative_change_ci(b, c, seed=r)
+        ship += ci is not None and ci[1] < 0.01
+        ship_divided += paired_delta_ci(b, c, seed=r)[1] / b.mean() < 0.01
+    assert ship / reps <= 0.04  # 2.5 % plus the simulation's own noise (300 sweeps)
+    assert ship_divided / reps > 0.15
+
+
+def test_the_relative_change_needs_a_baseline_clear_of_zero():
+    rng = np.random.default_rng(1)
+    b = rng.normal(0.0, 1.0, 50)  # mean near 0: no ratio to bound
+    assert relative_change_ci(b, b + 0.1) is None
+    assert relative_change_ci(np.zeros(5), np.ones(5)) is None
+    b = np.linspace(1.0, 2.0, 40)
+    assert relative_change_ci(b, 1.02 * b) == pytest.approx((0.02, 0.02))  # exactly 2 % worse
+
+
+def test_the_studentized_interval_reaches_further_toward_a_long_tail():
+    rng = np.random.default_rng(3)
+    harm = -0.01 * np.exp(1.5 * rng.standard_normal(134) - 1.125)  # cosine loss, skewed
+    lo, hi = studentized_ci(harm)
+    m = harm.mean()
+    assert m - lo > 1.3 * (hi - m)  # the tail of harm is below: the lower side is longer
+    se = harm.std(ddof=1) / math.sqrt(harm.size)
+    assert lo < m - Z95 * se  # further than the normal interval on the tail's side
+    assert paired_delta_ci(np.zeros(134), harm) == (lo, hi)  # what the records get
+    assert studentized_ci(np.full(40, 0.5)) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="two samples"):
+        studentized_ci(np.ones(1))
+
+
+def sample_skewness(x: np.ndarray) -> float:
+    """Adjusted Fisher-Pearson skewness G1, written out."""
+    n, m = x.size, x.mean()
+    m2, m3 = ((x - m) ** 2).mean(), ((x - m) ** 3).mean()
+    return m3 / m2**1.5 * math.sqrt(n * (n - 1)) / (n - 2)
+
+
+def test_the_minimum_n_is_30_or_cochrans_25_skewness_squared():
+    rng = np.random.default_rng(2)
+    normal = rng.normal(size=200)
+    assert min_samples(normal) == MIN_N == 30
+    skewed = np.exp(1.5 * rng.standard_normal(200))
+    g1 = sample_skewness(skewed)
+    assert skewness(skewed) == pytest.approx(g1)
+    assert min_samples(skewed) == math.floor(25 * g1**2) + 1 > 200
+    assert min_samples(np.zeros(100)) == 30  # identical outcomes: no spread, no skew
+
+
+def test_a_record_gets_the_drop_interval_in_its_direction_and_the_minimum_n():
+    b = np.linspace(1.0, 2.0, 60)
+    mae = continuous_fields(b, 1.02 * b, higher_is_better=False)  # MAE 2 % higher: a 2 % drop
+    assert mae["drop_ci95"] == pytest.approx([0.02, 0.02]) and mae["min_n"] == 30
+    cos = continuous_fields(b, 0.97 * b, higher_is_better=True)  # 3 % lower cosine: 3 % drop
+    assert cos["drop_ci95"] == pytest.approx([0.03, 0.03])
+    assert continuous_fields(np.ones(10), np.zeros(10), True) == {}  # 0/1: Tango's case
