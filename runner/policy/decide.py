@@ -78,6 +78,20 @@ class Runner:
             cfg, folder, over, choices, multirun=True, job_num=n, on_record=on_record
         )
 
+    def room(self, rec: dict[str, Any]) -> tuple[str, int] | None:
+        """What raises a job's sample count, and its setting now: a language model's scored
+        tokens (model.eval_tokens) while its validation text has more; None otherwise (the
+        other datasets' validation split is all there is)."""
+        from runner.core.compose import compose
+
+        cfg, _ = compose(list(rec.get("overrides") or self.overrides))  # the job's own
+        if cfg.model.task != "language_modeling":
+            return None
+        scored = int((rec.get("metric") or {}).get("n_samples") or 0)
+        if scored < cfg.model.eval_tokens - 1:  # the text ran out before eval_tokens
+            return None
+        return "model.eval_tokens", int(cfg.model.eval_tokens)
+
     def probe(self, over: list[str]):
         from runner.core.compose import compose
         from runner.policy.sensitivity import Probe
@@ -225,6 +239,7 @@ def walk(
         max_kept=opts.max_kept,
         units=units,
         echo=echo,
+        room=runner.room,
     )
     try:
         return walker.walk(int8, int4), 0

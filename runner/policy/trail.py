@@ -84,19 +84,13 @@ def bisect_table(precision, unit, kept_as, ranking, seen, margin: float) -> str:
     )
 
 
-def label_of(where: str, provisional: bool) -> str:
+def label_of(where: str) -> str:
     names = {"ship": "ship", "qat": "try QAT", "stay": "stay FP16"}
-    return names.get(where, where) + (" (provisional)" if provisional else "")
+    return names.get(where, where)
 
 
-def ship_then(provisional: bool) -> str:
-    if provisional:
-        return "ship on the point estimate: an interval straddles a bar (see the reason)"
-    return "ship"
-
-
-def ship_why(why: str, provisional: bool) -> str:
-    return ("provisional - " if provisional else "") + why
+def ship_then() -> str:
+    return "ship: every interval clears its bar"
 
 
 def base_figures(rec: dict) -> str:

@@ -13,7 +13,7 @@ import pytest
 from runner import decide
 from runner.policy import walk
 from runner.policy.sensitivity import BLOCK, group_units
-from runner.policy.walk import Walker, band, search
+from runner.policy.walk import Walker, search
 from runner.report.verdict import Thresholds
 from tests.conftest import FAST, typed
 
@@ -248,13 +248,6 @@ def test_a_language_model_in_the_qat_band_skips_qat():
     )  # fmt: skip
     f.walker(lm=True).walk([], [])
     assert "int8_qat" not in [c[0] for c in f.calls]
-
-
-def test_band_follows_the_point_estimate_and_flags_an_inconclusive_verdict():
-    wide = record(0.008, ci=0.01)  # drop 0.8 %, CI straddles the 1 % bar
-    assert band(wide, TH) == ("ship", band(wide, TH)[1], True)
-    assert band(record(0.005, ci=0.0005), TH)[::2] == ("ship", False)
-    assert band(record(0.02), TH)[0] == "qat" and band(record(0.031), TH)[0] == "stay"
 
 
 def test_search_finds_the_fewest_units_with_few_evaluations():
