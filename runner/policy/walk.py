@@ -107,9 +107,10 @@ class Walker:
         units: tuple[str, ...] = ("auto", "kind"),
         echo: Callable[[str], object] | None = None,
         room: Callable[[dict], tuple[str, int] | None] = lambda rec: None,
+        split: Callable[[dict], str | None] = lambda base: None,
     ):
         self.lm, self.th, self.job, self.rank, self.subset_drop = lm, th, job, rank, subset_drop
-        self.room = room
+        self.room, self.split = room, split
         self.max_kept, self.units = max_kept, units
         self.trail = Trail(echo=echo)
 
@@ -130,6 +131,8 @@ class Walker:
                 Decision("int8", None, None, "the FP32 reference failed: " + figures(base))
             )
             return t
+        if said_split := self.split(base):
+            t.add(Step("selection split", None, "apart", said_split, "INT8 PTQ next"))
         self.int8(int8)
         if self.lm:
             self.int4(int4)
