@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -69,7 +70,14 @@ def boundaries(
     each boundary solves its first-passage probability by numerical integration over the
     region that has not passed yet (Armitage, McPherson & Rowe 1969). A look with nothing
     to spend gets an infinite boundary."""
-    ns = [float(n) for n in ns]
+    return list(_boundaries(tuple(float(n) for n in ns), float(n_max), alpha, kind, final))
+
+
+@lru_cache(maxsize=256)
+def _boundaries(
+    ns: tuple[float, ...], n_max: float, alpha: float, kind: str, final: bool
+) -> tuple[float, ...]:
+    """boundaries(), cached: a design's looks recur (each look recomputes the earlier ones)."""
     if not ns or any(n <= 0 for n in ns) or any(b <= a for a, b in zip(ns, ns[1:], strict=False)):
         raise ValueError(f"looks need increasing positive sizes, got {ns}")
     if n_max <= 0:
@@ -88,7 +96,7 @@ def boundaries(
         out.append(c)
         before += share if math.isfinite(c) else 0.0
         grid, dens = _carry(grid, dens, ns[k - 1] if k else None, n, c)
-    return out
+    return tuple(out)
 
 
 def _cross(grid, dens, n_prev: float, n: float, c: float) -> float:
@@ -126,10 +134,19 @@ def confidence_of(z: float) -> float:
     return 1.0 - 2.0 * (1.0 - _N.cdf(z)) if math.isfinite(z) else 1.0
 
 
-def widen(point: float, ci: Sequence[float], z: float, z_now: float) -> tuple[float, float]:
+def widen(
+    point: float, ci: Sequence[float], z: float, z_now: float, df: int | None = None
+) -> tuple[float, float]:
     """An interval made at +/- z_now standard errors, at +/- z instead: each side's distance
-    from the point scaled by z / z_now (a normal approximation of the interval's method)."""
-    r = z / z_now
+    from the point scaled by z / z_now (a normal approximation of the interval's method), or,
+    for a t interval with `df` degrees of freedom, by the ratio of the t quantiles with the
+    same tails (a t interval's far tail is much wider than the normal's)."""
+    from runner.core.stats import t_quantile
+
+    if not math.isfinite(z):
+        return -math.inf, math.inf
+    t = (lambda q: t_quantile(confidence_of(q), df)) if df else (lambda q: q)
+    r = t(z) / t(z_now)
     return point - (point - ci[0]) * r, point + (ci[1] - point) * r
 
 

@@ -102,7 +102,8 @@ def judged(samples: Track, runs: Track | None, latest: dict[str, Any]) -> dict[s
     out = dict(latest)
     m = dict(samples.rec["metric"])
     if m.get("ci95") and m.get("value") is not None and m.get("baseline") is not None:
-        m["ci95"] = list(widen(m["value"] - m["baseline"], m["ci95"], samples.z, Z95))
+        df = t_df(m)
+        m["ci95"] = list(widen(m["value"] - m["baseline"], m["ci95"], samples.z, Z95, df))
     out["metric"] = m
     if runs is not None:
         r = runs.rec
@@ -110,6 +111,16 @@ def judged(samples: Track, runs: Track | None, latest: dict[str, Any]) -> dict[s
         wide = widen_ratio(r["speedup_ci"], runs.ns[-1], runs.z)
         out["speedup_ci"] = list(wide) if wide else r.get("speedup_ci")
     return out
+
+
+def t_df(metric: dict[str, Any]) -> int | None:
+    """The degrees of freedom of a metric's interval when it is a paired t interval (fewer
+    than SMALL_N units: blocks of tokens for perplexity, samples otherwise), else None."""
+    from runner.core.stats import SMALL_N
+
+    units = metric.get("ci_blocks") or metric.get("n_samples")
+    binary = metric.get("name") in ("accuracy", "top1_agreement")
+    return None if binary or not units or units >= SMALL_N or units < 2 else int(units) - 1
 
 
 def standing(rec: dict[str, Any], th: Thresholds) -> tuple[str, str, set[str]]:

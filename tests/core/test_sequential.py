@@ -70,3 +70,11 @@ def test_intervals_are_widened_to_a_boundary():
     r = t_quantile(confidence_of(2.5), 4) / t_quantile(0.95, 4)
     mid, half = math.log(1.1), math.log(1.1)  # log(1.21) / 2 each
     assert wide == pytest.approx((math.exp(mid - half * r), math.exp(mid + half * r)))
+
+
+def test_a_t_interval_is_widened_by_its_own_quantiles():
+    """15 blocks (14 degrees of freedom) at a first look's z 4.33: the t quantile with that
+    tail is about 6.46, not 4.33 x 2.145 / 1.96 = 4.74; widening by z alone would be too narrow."""
+    lo, hi = widen(0.0, (-2.144787, 2.144787), 4.33, 1.959964, df=14)  # t_14, 97.5 %: tables
+    assert hi == pytest.approx(t_quantile(confidence_of(4.33), 14), rel=1e-4)
+    assert 6.4 < hi < 6.5 and lo == -hi
