@@ -113,10 +113,12 @@ class Runner:
         cfg, _ = compose(list(rec.get("overrides") or self.overrides))  # the job's own
         if cfg.model.task != "language_modeling":
             return None
+        m, sel = cfg.model, cfg.dataset.selection_rows
+        apart = m.window - 1 + (sel - 1) * m.stride if sel else 0  # the selection's tokens
         scored = int((rec.get("metric") or {}).get("n_samples") or 0)
-        if scored < cfg.model.eval_tokens - 1:  # the text ran out before eval_tokens
+        if scored < m.eval_tokens - 1 - apart:  # the text ran out before eval_tokens
             return None
-        return "model.eval_tokens", int(cfg.model.eval_tokens)
+        return "model.eval_tokens", int(m.eval_tokens)
 
     def probe(self, over: list[str]):
         from runner.core.compose import compose

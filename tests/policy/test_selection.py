@@ -67,3 +67,15 @@ def test_the_walk_splits_after_the_reference_and_before_any_candidate():
     t = w.walk([], [])
     assert order == [1]  # after the FP32 reference, before INT8 PTQ
     assert t.steps[1].step == "selection split" and "rows 0-9" in t.steps[1].figures
+
+
+def test_room_counts_the_tokens_the_selection_scores(tmp_path):
+    """A language model with 2 selection windows (1,023 + 512 tokens) and eval_tokens 3,583
+    judges 2,047 tokens: there is room to grow; fewer means the text ran out."""
+    from runner.policy.decide import Runner
+
+    r = Runner([], tmp_path, None, "auto")
+    over = ["model=smollm2", "dataset.selection_rows=2", "model.eval_tokens=3583"]
+    assert r.room({"overrides": over, "metric": {"n_samples": 2047}}) == ("model.eval_tokens", 3583)
+    assert r.room({"overrides": over, "metric": {"n_samples": 1500}}) is None
+    assert r.room({"overrides": [], "metric": {"n_samples": 540}}) is None  # digits: no room
