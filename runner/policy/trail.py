@@ -124,7 +124,9 @@ def markdown(trail: Trail, argv: list[str], th: Thresholds) -> str:
         "",
         f"Command: python -m runner.decide {md_escape(' '.join(argv))}; "
         f"ship below {100 * th.ship_below:g} %, "
-        f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x. "
+        f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x; "
+        "nothing ships on a point estimate: an interval across a bar gets up to 2 more looks "
+        "(more tokens, timing runs) at alpha-spending boundaries, else it is inconclusive. "
         "Each job's record is in its folder `<n>_<job>`.",
         "",
         "| # | step | job | verdict | figures | then |",

@@ -92,8 +92,9 @@ class Walker:
     `job(name, overrides) -> record`, `rank(overrides) -> sensitivity dict`,
     `subset_drop(overrides, key, patterns) -> drop on the probe's subset`, `room(record) ->
     (override, setting) | None`: what raises a job's sample count (None: the data allow no
-    more). Every candidate is judged through runner.policy.gather (more looks where an
-    interval straddles a bar), never on its point estimate."""
+    more), `split(reference record) -> what it set apart | None`: the selection rows.
+    Every candidate is judged through runner.policy.gather (more looks where an interval
+    straddles a bar), never on its point estimate."""
 
     def __init__(
         self,
