@@ -12,6 +12,8 @@ Prints three tables:
   3. speed: two ONNX Runtime sessions of one FP32 model timed against each other with the
      runner's interleaved protocol, repeated: how often speedup_ci contains 1.0.
 Goals: every pattern >= 0.93 (0/1, and bootstrap at n >= 30); FP32 vs itself >= 90 %.
+Then tables 4 and 5 of benchmarks/decide_rates.py: decide's ship rate at a true 1 % drop with
+its evidence gathering, and after selection (goals <= 2.5 %).
 """
 
 from __future__ import annotations
@@ -194,11 +196,16 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=1000, help="simulated sweeps per n (table 2)")
     p.add_argument("--speed-repeats", type=int, default=30, help="timing repeats (table 3)")
     p.add_argument("--speed-seconds", type=float, default=1.0, help="latency.min_seconds")
+    p.add_argument("--decide-reps", type=int, default=2000, help="simulated walks (4, 5)")
     args = p.parse_args()
     t0 = time.perf_counter()
     binary_table()
     continuous_table(args.reps)
     speed_table(args.speed_repeats, args.speed_seconds)
+    print()
+    from benchmarks import decide_rates
+
+    decide_rates.main(args.decide_reps)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

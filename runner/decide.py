@@ -1,7 +1,11 @@
 """`python -m runner.decide [overrides]`: walk the decision framework for one model.
 
-1. INT8 PTQ, measured on the user's data (with the FP32 reference job beside it);
-2. a drop under summary.ship_below ships;
+1. INT8 PTQ, measured on the user's data (with the FP32 reference job beside it), judged on
+   the validation rows after those set apart for selection (dataset.selection_rows);
+2. a drop under summary.ship_below ships, when every interval clears its bar; where one
+   straddles a bar, the job runs again with more tokens / timing runs under an alpha-spending
+   design (runner.policy.gather), else the precision ends inconclusive with the count that
+   would settle it;
 3. between the thresholds, QAT (when the model can be trained), then re-measured;
 4. over summary.qat_below, or when QAT cannot run or is not enough: per-layer sensitivity,
    then the mixed-precision fallback (the most harmful units kept in float, found by bisection

@@ -77,6 +77,10 @@ class DatasetConfig:
     feature_columns: list[str] | None = None  # csv / jsonl: null = every other column
     min_words: int = 6  # text_corpus: paragraphs shorter than this are dropped
     max_samples: int | None = None  # text_corpus: at most this many paragraphs; coco: images
+    # The first validation rows (a language model's: windows) set apart for selection
+    # (runner.decide's sensitivity ranking and keep-float search): a job is judged on the rows
+    # after them, so what was chosen on some data is judged on other data. 0: every row.
+    selection_rows: int = 0
     annotations: str | None = None  # coco: the COCO JSON file of dataset.path's images
     text_column: str = "text"  # jsonl / csv with model.task=text_classification
     # text_corpus: what is assigned to a split: whole documents in corpus order (language
@@ -280,6 +284,8 @@ def problems(cfg: Config) -> list[str]:
         "model.train_epochs": cfg.model.train_epochs,
     }
     out += [f"{k}={v} must be at least 1; set {k}=1 or more" for k, v in positive.items() if v < 1]
+    if cfg.dataset.selection_rows < 0:
+        out.append("dataset.selection_rows must not be negative; set 0 to judge on every row")
     if cfg.latency.warmup < 0 or cfg.latency.min_seconds < 0:
         out.append("latency.warmup and latency.min_seconds must not be negative")
     if cfg.latency.isolation not in LATENCY_ISOLATION:

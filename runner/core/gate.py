@@ -32,7 +32,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "dataset": (
         "train_fraction", "calib_fraction", "seed", "image_size", "grayscale", "invert",
         "scale", "mean", "std", "label_column", "feature_columns", "min_words", "max_samples",
-        "unit",
+        "unit", "selection_rows",
     ),
     "precision": (
         "int4_block_size", "int4_algorithm", "gptq_tokens", "accuracy_level", "symmetric",

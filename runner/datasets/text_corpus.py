@@ -7,7 +7,10 @@ What is assigned to train / calibration / validation is `dataset.unit`:
 - document: whole documents, each split keeping corpus order, so that a language model reads
   contiguous text (shuffled paragraphs raise perplexity and make a long window useless); the
   documents are assigned by size, so each split holds its fraction of the text (by count, a
-  split of short documents left GPTQ a third of the calibration tokens it asked for);
+  split of short documents left GPTQ a third of the calibration tokens it asked for); the
+  validation documents are read in pieces taken in turn (every document's first piece, then
+  every second piece, ...), so that the first tokens a language model scores come from many
+  documents, not the first two (`spread`);
 - auto (default): document when model.task is language_modeling, else paragraph.
 """
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 UNITS = ("auto", "paragraph", "document")
 MIN_DOCUMENTS = 10  # fewer documents than this: the text is cut into RUNS runs of paragraphs
 RUNS = 20
+PIECE_CHARS = 1000  # validation documents are spread in pieces of about this many characters
 # documents of a user's file: parted by two or more blank lines, or by a form feed
 DOCUMENT_BREAK = re.compile(r"\f|\n[ \t]*\n[ \t]*\n")
 
@@ -130,13 +134,36 @@ def split_by_size(
     return tuple(np.array(sorted(p), dtype=np.int64) for p in parts)
 
 
+def pieces(doc: list[str], size: int) -> list[list[str]]:
+    """A document cut into consecutive pieces of whole paragraphs, each of at least `size`
+    characters (the last may be shorter)."""
+    out, now = [[]], 0
+    for p in doc:
+        if now >= size:
+            out.append([])
+            now = 0
+        out[-1].append(p)
+        now += len(p)
+    return [piece for piece in out if piece]
+
+
+def spread(docs: list[list[str]], size: int = PIECE_CHARS) -> list[str]:
+    """The documents' paragraphs with every document's first piece first, then every second
+    piece, and so on (each piece contiguous text of one document, in its order): the first
+    tokens scored come from as many documents as there are."""
+    cut = [pieces(doc, size) for doc in docs]
+    turns = max((len(c) for c in cut), default=0)
+    return [p for k in range(turns) for c in cut if k < len(c) for p in c[k]]
+
+
 def _document_splits(text: str | None, cfg: DatasetConfig) -> Splits:
     docs = documents(text, cfg)
     sizes = [sum(len(p) for p in doc) for doc in docs]
     idx = split_by_size(sizes, cfg.train_fraction, cfg.calib_fraction, cfg.seed)
-    tr, ca, va = (
-        np.array([p for i in sorted(part) for p in docs[i]], dtype=object) for part in idx
+    tr, ca = (
+        np.array([p for i in sorted(part) for p in docs[i]], dtype=object) for part in idx[:2]
     )
+    va = np.array(spread([docs[i] for i in sorted(idx[2])]), dtype=object)
     if empty_split(cfg, tr, ca, va):
         raise ValueError(
             f"the text corpus has {len(docs)} documents: too few for non-empty train / "
@@ -145,12 +172,14 @@ def _document_splits(text: str | None, cfg: DatasetConfig) -> Splits:
         )
     log.info(
         "data: %d documents split whole by size: %d / %d / %d paragraphs, %d / %d / %d "
-        "characters (train / calibration / validation), each in corpus order",
+        "characters (train / calibration / validation), in corpus order (validation: in "
+        "pieces of ~%d characters taken from each document in turn)",
         len(docs),
         len(tr),
         len(ca),
         len(va),
         *(sum(sizes[i] for i in part) for part in idx),
+        PIECE_CHARS,
     )
     zeros = np.zeros(len(va), dtype=np.int64)
     return Splits(tr, np.zeros(len(tr), np.int64), ca, va, zeros, num_classes=0)

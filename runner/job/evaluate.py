@@ -127,7 +127,12 @@ def compare(
     name, higher = METRICS[task]
     value, baseline = float(cand.mean()), float(base.mean())
     delta = value - baseline
-    lo, hi = paired_delta_ci(base, cand)
+    if task == "language_modeling":  # over blocks of consecutive tokens, not tokens
+        from runner.job.lm import nll_delta_ci
+
+        (lo, hi), blocks = nll_delta_ci(base, cand)
+    else:
+        (lo, hi), blocks = paired_delta_ci(base, cand), None
     if task == "language_modeling":  # perplexity = exp(mean NLL); CI mapped through exp
         value, baseline = float(np.exp(value)), float(np.exp(baseline))
         lo, hi = baseline * (np.exp(lo) - 1), baseline * (np.exp(hi) - 1)
@@ -144,6 +149,8 @@ def compare(
     }
     if task != "language_modeling":  # continuous outcomes: drop_ci95 (Fieller) and min_n
         block.update(continuous_fields(base, cand, higher))
+    if blocks is not None:
+        block["ci_blocks"] = blocks  # the perplexity interval's blocks of scored tokens
     if task == "regression":
         ext_c, ext_b = regression_extra(cand, y), regression_extra(base, y)
         block["extra"] = {k: {"value": ext_c[k], "baseline": ext_b[k]} for k in ext_c}

@@ -5,6 +5,9 @@ The same graph (runner.core.lm_graph) is scored and timed:
   cache, every token after the first scored exactly once (Hugging Face's strided recipe);
 - generation: prefill of a prompt (time to first token), then greedy decode one token at a
   time through the cache (decode tokens/s), as llama.cpp's pp / tg figures are measured.
+
+The perplexity interval is over blocks of consecutive scored tokens, not tokens: neighbouring
+tokens of one text are not independent draws (nll_delta_ci).
 """
 
 from __future__ import annotations
@@ -17,6 +20,33 @@ from typing import Any
 import numpy as np
 
 from runner.core.lm_graph import KVGraph, log_softmax_pick
+
+BLOCK_TOKENS = 128  # scored tokens per block of the perplexity interval
+
+
+def block_means(x: np.ndarray, block: int = BLOCK_TOKENS) -> np.ndarray:
+    """Means of consecutive blocks of about `block` values (len(x) // block blocks, sizes
+    differing by at most one, every value in one block)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    blocks = max(1, len(x) // block)
+    return np.array([b.mean() for b in np.array_split(x, blocks)])
+
+
+def nll_delta_ci(
+    base: np.ndarray, cand: np.ndarray, block: int = BLOCK_TOKENS, confidence: float = 0.95
+) -> tuple[tuple[float, float], int]:
+    """The interval of mean(cand - base) per-token NLL, and the number of blocks it rests on:
+    the paired interval (runner.core.stats.paired_delta_ci: a t interval under 30 blocks, the
+    expanded percentile bootstrap from 30) of the block means of consecutive scored tokens,
+    so the tokens' dependence within a text widens it as it should. Fewer than two blocks:
+    the per-token interval."""
+    from runner.core.stats import paired_delta_ci
+
+    b, c = np.asarray(base, np.float64), np.asarray(cand, np.float64)
+    if len(b) // block < 2:
+        return paired_delta_ci(b, c, confidence=confidence), len(b)
+    bb, cb = block_means(b, block), block_means(c, block)
+    return paired_delta_ci(bb, cb, confidence=confidence), len(bb)
 
 
 def window_scores(session: Any, x: dict[str, np.ndarray], progress: bool = True) -> np.ndarray:

@@ -7,12 +7,15 @@ and the sweep goes on to the next job.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from runner import backends
 from runner.core import batches, registry
@@ -252,6 +255,8 @@ def _steps(cfg: Config, job_dir: Path, record: dict, job_num: int | None, name: 
         "train": batches.rows(splits.x_train),
         "calibration": batches.rows(splits.x_calib),
         "validation": batches.rows(splits.x_val),
+        # rows 0 .. selection_rows - 1 of the validation split chose (decide); these judge
+        "selection_rows": cfg.dataset.selection_rows,
     }
 
     job = backends.Job(cfg, model, splits, base.onnx_path, job_dir)
@@ -298,7 +303,25 @@ def load(cfg: Config) -> tuple[Any, Any, cache.Baseline]:
     model = registry.get("model", cfg.model.name)(cfg.model, splits, Path(cfg.cache_dir))
     if model.encode is not None:  # e.g. tokenize raw text with the model's own tokenizer
         splits = model.encode(splits)
+    splits = verdict_rows(splits, cfg.dataset.selection_rows)
     return splits, model, baseline(cfg, model, splits)
+
+
+def verdict_rows(splits: Any, selection: int) -> Any:
+    """The validation rows after the first `selection` (set apart for selection): the rows a
+    job is judged on; ValueError (one line) when none would be left."""
+    if selection <= 0:
+        return splits
+    total = batches.rows(splits.x_val)
+    if selection >= total:
+        raise ValueError(
+            f"dataset.selection_rows={selection} leaves no validation rows to judge on (the "
+            f"split has {total}); lower it"
+        )
+    y = None if splits.y_val is None else np.asarray(splits.y_val)[selection:]
+    return dataclasses.replace(
+        splits, x_val=batches.take(splits.x_val, slice(selection, None)), y_val=y
+    )
 
 
 def baseline(cfg: Config, model, splits) -> cache.Baseline:

@@ -78,6 +78,48 @@ class Runner:
             cfg, folder, over, choices, multirun=True, job_num=n, on_record=on_record
         )
 
+    def split(self, base: dict[str, Any]) -> str | None:
+        """Set the first validation rows apart for selection (the probe's: sensitivity and the
+        keep-float search) and judge every later job on the rows after them
+        (dataset.selection_rows); a language model scores that many more tokens, so its
+        verdict still rests on model.eval_tokens. What it did, for the trail; None when the
+        FP32 reference says too little to split."""
+        from runner.core.compose import compose
+
+        total = int((base.get("splits") or {}).get("validation") or 0)
+        cfg, _ = compose(self.overrides)
+        lm = cfg.model.task == "language_modeling"
+        n = min(self.samples or (2 if lm else 256), total - 1 if lm else total // 2)
+        if n < 1:
+            return None
+        extra = [f"dataset.selection_rows={n}"]
+        if lm:  # windows 0 .. n-1 score window - 1 + (n - 1) * stride tokens
+            m = cfg.model
+            extra.append(f"model.eval_tokens={m.eval_tokens + m.window + (n - 1) * m.stride - 1}")
+        self.overrides = [*self.overrides, *extra]
+        unit = "windows" if lm else "rows"
+        return (
+            f"validation {unit} 0-{n - 1} of {total} set apart for selection (sensitivity, "
+            f"keep-float search); every candidate is judged on the {unit} after them "
+            f"({', '.join(extra)})"
+        )
+
+    def room(self, rec: dict[str, Any]) -> tuple[str, int] | None:
+        """What raises a job's sample count, and its setting now: a language model's scored
+        tokens (model.eval_tokens) while its validation text has more; None otherwise (the
+        other datasets' validation split is all there is)."""
+        from runner.core.compose import compose
+
+        cfg, _ = compose(list(rec.get("overrides") or self.overrides))  # the job's own
+        if cfg.model.task != "language_modeling":
+            return None
+        m, sel = cfg.model, cfg.dataset.selection_rows
+        apart = m.window - 1 + (sel - 1) * m.stride if sel else 0  # the selection's tokens
+        scored = int((rec.get("metric") or {}).get("n_samples") or 0)
+        if scored < m.eval_tokens - 1 - apart:  # the text ran out before eval_tokens
+            return None
+        return "model.eval_tokens", int(m.eval_tokens)
+
     def probe(self, over: list[str]):
         from runner.core.compose import compose
         from runner.policy.sensitivity import Probe
@@ -225,6 +267,8 @@ def walk(
         max_kept=opts.max_kept,
         units=units,
         echo=echo,
+        room=runner.room,
+        split=runner.split,
     )
     try:
         return walker.walk(int8, int4), 0

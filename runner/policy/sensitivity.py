@@ -144,7 +144,10 @@ class Probe:
         if backend is None:
             raise ValueError(f"no backend for {cfg.precision.name} x ptq: {why}")
         self.backend_name, self.backend = name, backend
-        self.splits, self.model, self.base = pipeline.load(cfg)
+        # the probe scores on the selection rows, the first ones of the whole validation split
+        selection = cfg.dataset.selection_rows
+        whole = replace(cfg, dataset=replace(cfg.dataset, selection_rows=0))
+        self.splits, self.model, self.base = pipeline.load(whole)
         self.reuse: dict[str, Any] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="probe-", dir=self.work))
         try:
@@ -162,7 +165,7 @@ class Probe:
         task, x, y = cfg.model.task, self.splits.x_val, self.splits.y_val
         total = batches.rows(x)
         n = samples or (2 if task == "language_modeling" else 256)
-        self.n = min(n, total)
+        self.n = min(n, selection or total, total)
         self.x = batches.take(x, slice(0, self.n))
         self.y = None if y is None else np.asarray(y)[: self.n]
         self.base_out = self.base.outputs[: self.n]
@@ -275,6 +278,8 @@ def rank(probe: Probe, unit: str = "auto") -> dict[str, Any]:
         "higher_is_better": everything["higher_is_better"],
         "baseline": everything["baseline"],
         "subset": {"rows": probe.n, "of": probe.unit_of_samples},
+        # rows set apart for selection (the jobs are judged on the rows after them); 0: none
+        "selection_rows": cfg.dataset.selection_rows,
         "all_quantized": {"value": everything["value"], "drop": everything["drop"]},
         "ranking": rows,
         "seconds": round(time.perf_counter() - t0, 1),

@@ -84,19 +84,13 @@ def bisect_table(precision, unit, kept_as, ranking, seen, margin: float) -> str:
     )
 
 
-def label_of(where: str, provisional: bool) -> str:
+def label_of(where: str) -> str:
     names = {"ship": "ship", "qat": "try QAT", "stay": "stay FP16"}
-    return names.get(where, where) + (" (provisional)" if provisional else "")
+    return names.get(where, where)
 
 
-def ship_then(provisional: bool) -> str:
-    if provisional:
-        return "ship on the point estimate: an interval straddles a bar (see the reason)"
-    return "ship"
-
-
-def ship_why(why: str, provisional: bool) -> str:
-    return ("provisional - " if provisional else "") + why
+def ship_then() -> str:
+    return "ship: every interval clears its bar"
 
 
 def base_figures(rec: dict) -> str:
@@ -130,7 +124,9 @@ def markdown(trail: Trail, argv: list[str], th: Thresholds) -> str:
         "",
         f"Command: python -m runner.decide {md_escape(' '.join(argv))}; "
         f"ship below {100 * th.ship_below:g} %, "
-        f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x. "
+        f"QAT up to {100 * th.qat_below:g} % relative drop; speed bar {th.min_speedup:g}x; "
+        "nothing ships on a point estimate: an interval across a bar gets up to 2 more looks "
+        "(more tokens, timing runs) at alpha-spending boundaries, else it is inconclusive. "
         "Each job's record is in its folder `<n>_<job>`.",
         "",
         "| # | step | job | verdict | figures | then |",

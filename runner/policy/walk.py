@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from runner.policy.gather import Settled, settle
 from runner.policy.trail import (
     Decision,
     Step,
@@ -23,9 +23,8 @@ from runner.policy.trail import (
     figures,
     label_of,
     ship_then,
-    ship_why,
 )
-from runner.report.verdict import Thresholds, relative_drop, verdict
+from runner.report.verdict import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +32,10 @@ log = logging.getLogger(__name__)
 MARGIN = 0.75  # the fallback aims at this share of a threshold on its subset (room for noise)
 
 
-def band(rec: dict[str, Any], th: Thresholds) -> tuple[str, str, bool]:
-    """(where the candidate stands, its verdict's reason, provisional): ship | qat | stay by
-    the point drop, or nogain | unfit | failed. Provisional: the verdict was inconclusive (an
-    interval straddles a threshold or the speed bar), so the point estimate led the way."""
-    v = verdict(rec, th)
-    if v.label in ("skipped", "failed"):
-        return "failed", v.reason, False
-    if v.label == "does not fit":
-        return "unfit", v.reason, False
-    if v.label == "no gain":
-        return "nogain", v.reason, False
-    m = rec.get("metric") or {}
-    drop = relative_drop(m["value"], m["baseline"], m.get("higher_is_better", True))
-    if drop is None:
-        return "failed", v.reason, False
-    where = "ship" if drop < th.ship_below else "qat" if drop <= th.qat_below else "stay"
-    return where, v.reason, v.label == "inconclusive"
+def said(s: Settled) -> str:
+    """A judged candidate's figures, and its looks when it took more than one."""
+    more = f"; {'; '.join(s.looks)}" if len(s.looks) > 1 else ""
+    return figures(s.rec) + more
 
 
 def search(
@@ -104,7 +90,11 @@ def quoted(patterns: list[str]) -> str:
 class Walker:
     """The framework over injected actions, so tests drive every branch with fakes:
     `job(name, overrides) -> record`, `rank(overrides) -> sensitivity dict`,
-    `subset_drop(overrides, key, patterns) -> drop on the probe's subset`."""
+    `subset_drop(overrides, key, patterns) -> drop on the probe's subset`, `room(record) ->
+    (override, setting) | None`: what raises a job's sample count (None: the data allow no
+    more), `split(reference record) -> what it set apart | None`: the selection rows.
+    Every candidate is judged through runner.policy.gather (more looks where an interval
+    straddles a bar), never on its point estimate."""
 
     def __init__(
         self,
@@ -117,8 +107,11 @@ class Walker:
         max_kept: float = 0.25,
         units: tuple[str, ...] = ("auto", "kind"),
         echo: Callable[[str], object] | None = None,
+        room: Callable[[dict], tuple[str, int] | None] = lambda rec: None,
+        split: Callable[[dict], str | None] = lambda base: None,
     ):
         self.lm, self.th, self.job, self.rank, self.subset_drop = lm, th, job, rank, subset_drop
+        self.room, self.split = room, split
         self.max_kept, self.units = max_kept, units
         self.trail = Trail(echo=echo)
 
@@ -139,38 +132,40 @@ class Walker:
                 Decision("int8", None, None, "the FP32 reference failed: " + figures(base))
             )
             return t
+        if said_split := self.split(base):
+            t.add(Step("selection split", None, "apart", said_split, "INT8 PTQ next"))
         self.int8(int8)
         if self.lm:
             self.int4(int4)
         return t
 
     def int8(self, extra: list[str]) -> None:
-        t, th = self.trail, self.th
-        rec = self.job("int8_ptq", ["precision=int8", "method=ptq", *extra])
-        where, why, prov = band(rec, th)
-        if self._settled("int8", "INT8 PTQ", "int8_ptq", rec, where, why, prov):
+        t = self.trail
+        s = self.judge("int8_ptq", ["precision=int8", "method=ptq", *extra])
+        rec, where = s.rec, s.where
+        if self._settled("int8", "INT8 PTQ", s):
             return
         if where == "qat" and not self.lm:
             t.add(
                 Step(
                     "INT8 PTQ",
-                    "int8_ptq",
-                    label_of(where, prov),
-                    figures(rec),
+                    s.job,
+                    label_of(where),
+                    said(s),
                     "drop between the thresholds: QAT next",
                 )
             )
-            qat = self.job("int8_qat", ["precision=int8", "method=qat"])
-            q_where, q_why, q_prov = band(qat, th)
-            if q_where == "ship":
-                self._settled("int8", "INT8 QAT", "int8_qat", qat, q_where, q_why, q_prov)
+            q = self.judge("int8_qat", ["precision=int8", "method=qat"])
+            q_where = q.where
+            if q_where in ("ship", "inconclusive"):
+                self._settled("int8", "INT8 QAT", q)
                 return
             then = (
                 "QAT cannot run here: mixed-precision fallback next"
                 if q_where == "failed"
                 else f"QAT did not reach the ship threshold ({q_where}): mixed precision next"
             )
-            t.add(Step("INT8 QAT", "int8_qat", q_where, figures(qat), then))
+            t.add(Step("INT8 QAT", q.job, q_where, said(q), then))
         else:
             what = (
                 "over the QAT threshold"
@@ -180,9 +175,9 @@ class Walker:
             t.add(
                 Step(
                     "INT8 PTQ",
-                    "int8_ptq",
-                    label_of(where, prov),
-                    figures(rec),
+                    s.job,
+                    label_of(where),
+                    said(s),
                     f"{what}: per-layer sensitivity and mixed-precision fallback next",
                 )
             )
@@ -190,15 +185,26 @@ class Walker:
             "int8", ["precision=int8", "method=ptq", *extra], rec, "model.keep_float", "float"
         )
 
-    def _settled(self, precision, step, job, rec, where, why, prov) -> bool:
+    def judge(self, name: str, over: list[str]) -> Settled:
+        """Run a candidate's job, and more looks at it where an interval straddles a bar."""
+        return settle(self.job, self.room, name, over, self.th)
+
+    def _settled(self, precision: str, step: str, s: Settled) -> bool:
         """Trail and decision of a job that ships or stops the walk (no gain, does not fit,
-        failed); False when the walk goes on from it."""
+        failed, inconclusive after its looks); False when the walk goes on from it."""
+        job, rec, where, why = s.job, s.rec, s.where, s.why
         if where == "ship":
-            self.trail.add(Step(step, job, label_of(where, prov), figures(rec), ship_then(prov)))
-            self.trail.decisions.append(Decision(precision, rec, job, ship_why(why, prov)))
+            self.trail.add(Step(step, job, label_of(where), said(s), ship_then()))
+            self.trail.decisions.append(Decision(precision, rec, job, why))
+            return True
+        if where == "inconclusive":
+            self.trail.add(Step(step, job, where, said(s), f"stop: {why}"))
+            self.trail.decisions.append(
+                Decision(precision, None, job, f"no {precision.upper()} to ship yet: {why}")
+            )
             return True
         if where in ("failed", "nogain", "unfit"):
-            self.trail.add(Step(step, job, where, figures(rec), f"stop: {why}"))
+            self.trail.add(Step(step, job, where, said(s), f"stop: {why}"))
             self.trail.decisions.append(
                 Decision(precision, None, job, f"no {precision.upper()} to ship: {why}")
             )
@@ -225,18 +231,18 @@ class Walker:
         return chosen, seen
 
     def int4(self, extra: list[str]) -> None:
-        t, th = self.trail, self.th
+        t = self.trail
         over = ["precision=int4", "method=ptq", *extra]
-        rec = self.job("int4_ptq", over)
-        where, why, prov = band(rec, th)
-        if self._settled("int4", "INT4 PTQ", "int4_ptq", rec, where, why, prov):
+        s = self.judge("int4_ptq", over)
+        rec, where = s.rec, s.where
+        if self._settled("int4", "INT4 PTQ", s):
             return
         t.add(
             Step(
                 "INT4 PTQ",
-                "int4_ptq",
-                label_of(where, prov),
-                figures(rec),
+                s.job,
+                label_of(where),
+                said(s),
                 "no INT4 QAT path: per-block sensitivity and 8-bit layers next",
             )
         )
@@ -319,25 +325,26 @@ class Walker:
 
         kept = patterns(chosen)
         name = f"{precision}_ptq_mixed"
-        rec = self.job(name, [*over, f"{key}={quoted(kept)}"])
-        where, why, prov = band(rec, th)
+        s = self.judge(name, [*over, f"{key}={quoted(kept)}"])
+        rec, where, why, name = s.rec, s.where, s.why, s.job
         cost = cost_line(full, rec)
         units = ", ".join(r["unit"] for r in ranking[:chosen])
-        said = f"{chosen} unit(s) kept {kept_as} ({units}); {figures(rec)}; {cost}"
+        line = f"{chosen} unit(s) kept {kept_as} ({units}); {said(s)}; {cost}"
         if where == "ship":
-            t.add(
-                Step(
-                    f"{precision.upper()} mixed", name, label_of(where, prov), said, ship_then(prov)
-                )
+            t.add(Step(f"{precision.upper()} mixed", name, label_of(where), line, ship_then()))
+            t.decisions.append(Decision(precision, rec, name, why))
+        elif where == "inconclusive":
+            t.add(Step(f"{precision.upper()} mixed", name, where, line, f"stop: {why}"))
+            t.decisions.append(
+                Decision(precision, None, name, f"no {precision.upper()} to ship yet: {why}")
             )
-            t.decisions.append(Decision(precision, rec, name, ship_why(why, prov)))
         elif where == "qat":
             t.add(
                 Step(
                     f"{precision.upper()} mixed",
                     name,
-                    label_of(where, prov),
-                    said,
+                    label_of(where),
+                    line,
                     "within the QAT band: QAT with these layers float is the next step "
                     "(not walked: the QAT backends do not take keep_float)",
                 )
@@ -346,8 +353,8 @@ class Walker:
                 Decision(precision, None, name, f"QAT band with these layers float: {why}", rec)
             )
         elif where == "failed":
-            t.add(Step(f"{precision.upper()} mixed", name, "failed", said, "stop"))
+            t.add(Step(f"{precision.upper()} mixed", name, "failed", line, "stop"))
             t.decisions.append(Decision(precision, None, name, f"the mixed job failed: {why}"))
         else:
-            t.add(Step(f"{precision.upper()} mixed", name, where, said, "stop: stay FP16/FP32"))
+            t.add(Step(f"{precision.upper()} mixed", name, where, line, "stop: stay FP16/FP32"))
             t.decisions.append(Decision(precision, None, name, f"stay FP16/FP32: {why}"))

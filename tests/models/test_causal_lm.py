@@ -574,22 +574,55 @@ def test_documents_are_assigned_by_size_so_each_split_holds_its_share_of_the_tex
     assert sum(len(split) for split in (s.x_train, s.x_calib, s.x_val)) == 54 + 9 * 4
 
 
-def test_the_default_corpus_validation_text_is_whole_topics_in_sorted_order():
+def test_the_default_corpus_splits_are_whole_topics_in_sorted_order():
+    """Training and calibration text: whole topics in sorted order; validation: the same
+    topics' pieces taken in turn (runner.datasets.text_corpus.spread)."""
     from pydoc_data.topics import topics
 
-    from runner.datasets.text_corpus import load, paragraphs
+    from runner.datasets.text_corpus import documents, load, paragraphs, split_by_size, spread
 
     s = load(data_config(None, "dataset.unit=document", "dataset.max_samples=null"))
     pages = {k: paragraphs(topics[k], 6) for k in sorted(topics)}
     pages = {k: v for k, v in pages.items() if v}
-    for split in (s.x_train, s.x_calib, s.x_val):
+    for split in (s.x_train, s.x_calib):
         rest, kept = list(split), []
         for key, paras in pages.items():  # split = some topics, whole, in sorted key order
             if rest[: len(paras)] == paras:
                 kept.append(key)
                 rest = rest[len(paras) :]
         assert rest == [] and kept == sorted(kept)
+    cfg = data_config(None, "dataset.unit=document", "dataset.max_samples=null")
+    docs = documents(None, cfg)
+    idx = split_by_size([sum(map(len, d)) for d in docs], 0.2, 0.2, cfg.seed)
+    assert list(s.x_val) == spread([docs[i] for i in sorted(idx[2])])
+    assert len(idx[2]) > 10  # many documents, whose first pieces come first
     assert len(s.x_train) + len(s.x_calib) + len(s.x_val) == sum(map(len, pages.values()))
+
+
+def test_validation_documents_are_spread_so_the_first_tokens_come_from_many():
+    """Three documents of 30 paragraphs of ~200 characters: pieces of >= 1000 characters (5
+    paragraphs) taken in turn: A0-4, B0-4, C0-4, A5-9, ...; every paragraph once, each
+    document in its order."""
+    from runner.datasets.text_corpus import spread
+
+    docs = [[f"{d}{i:02d}" + "x" * 197 for i in range(30)] for d in "ABC"]
+    got = spread(docs)
+    assert sorted(got) == sorted(p for doc in docs for p in doc)
+    assert [p[:3] for p in got[:16]] == [
+        *(f"A{i:02d}" for i in range(5)), *(f"B{i:02d}" for i in range(5)),
+        *(f"C{i:02d}" for i in range(5)), "A05",
+    ]  # fmt: skip
+    for d in "ABC":
+        mine = [p for p in got if p[0] == d]
+        assert mine == docs["ABC".index(d)]
+    # the first 3,000 characters (what a short evaluation scores) span all three documents
+    first, n = set(), 0
+    for p in got:
+        if n >= 3000:
+            break
+        first.add(p[0])
+        n += len(p)
+    assert first == {"A", "B", "C"}
 
 
 def test_a_file_with_few_documents_is_cut_into_20_runs_of_paragraphs(tmp_path):

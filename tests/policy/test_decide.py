@@ -13,7 +13,7 @@ import pytest
 from runner import decide
 from runner.policy import walk
 from runner.policy.sensitivity import BLOCK, group_units
-from runner.policy.walk import Walker, band, search
+from runner.policy.walk import Walker, search
 from runner.report.verdict import Thresholds
 from tests.conftest import FAST, typed
 
@@ -250,13 +250,6 @@ def test_a_language_model_in_the_qat_band_skips_qat():
     assert "int8_qat" not in [c[0] for c in f.calls]
 
 
-def test_band_follows_the_point_estimate_and_flags_an_inconclusive_verdict():
-    wide = record(0.008, ci=0.01)  # drop 0.8 %, CI straddles the 1 % bar
-    assert band(wide, TH) == ("ship", band(wide, TH)[1], True)
-    assert band(record(0.005, ci=0.0005), TH)[::2] == ("ship", False)
-    assert band(record(0.02), TH)[0] == "qat" and band(record(0.031), TH)[0] == "stay"
-
-
 def test_search_finds_the_fewest_units_with_few_evaluations():
     for need in range(1, 33):
         calls = []
@@ -373,7 +366,18 @@ def fragile_model(folder: Path, rows: int = 600) -> tuple[Path, Path]:
 
 @pytest.fixture
 def fragile(tmp_path, cache_dir):
-    model, data = fragile_model(tmp_path)
+    return fragile_args(tmp_path, cache_dir)
+
+
+@pytest.fixture
+def fragile_big(tmp_path, cache_dir):
+    """Enough rows that, with 256 set apart for selection, a lossless candidate's interval
+    on the rest clears the 1 % bar (Tango's, with no disagreement, is about 3.8 / n wide)."""
+    return fragile_args(tmp_path, cache_dir, rows=1600)
+
+
+def fragile_args(tmp_path, cache_dir, rows: int = 600) -> list[str]:
+    model, data = fragile_model(tmp_path, rows)
     return [
         *FAST,
         "latency.session_runs=2",
@@ -417,7 +421,8 @@ def test_dynamic_int8_keeps_the_named_layers_float(fragile, run_job, tmp_path):
     assert bad["status"] == "failed" and "matches no" in bad["reason"]
 
 
-def test_decide_walks_to_a_mixed_candidate_that_ships(fragile, tmp_path, capsys):
+def test_decide_walks_to_a_mixed_candidate_that_ships(fragile_big, tmp_path, capsys):
+    fragile = fragile_big
     out = tmp_path / "decide"
     # a model this small is not faster in INT8 (the walk would stop at "no gain"): judge the
     # metric alone, as summary.min_speedup=0 lets a user do
