@@ -14,7 +14,8 @@ import math
 import pytest
 
 from runner.policy import walk
-from runner.policy.walk import Walker, band, search
+from runner.policy.gather import standing
+from runner.policy.walk import Walker, search
 from runner.report.verdict import Thresholds, verdict
 
 TH = Thresholds()  # ship below 1 %, QAT up to 3 %
@@ -67,20 +68,20 @@ def test_the_drops_below_are_exactly_on_the_thresholds():
 )
 def test_band_and_verdict_at_the_thresholds(value, higher_is_better, where, label):
     r = rec(value, higher_is_better=higher_is_better)
-    assert band(r, TH)[0] == where
+    assert standing(r, TH)[0] == where
     assert verdict(r, TH).label == label
 
 
 def test_other_thresholds_move_the_boundaries_with_them():
     th = Thresholds(ship_below=0.02, qat_below=0.05)
-    assert [band(rec(v), th)[0] for v in (98.0, above(98.0), 95.0, below(95.0))] == [
+    assert [standing(rec(v), th)[0] for v in (98.0, above(98.0), 95.0, below(95.0))] == [
         "qat",
         "ship",
         "qat",
         "stay",
     ]
     same = Thresholds(ship_below=0.03, qat_below=0.03)  # no QAT band at all
-    assert [band(rec(v), same)[0] for v in (97.0, above(97.0), below(97.0))] == [
+    assert [standing(rec(v), same)[0] for v in (97.0, above(97.0), below(97.0))] == [
         "qat",
         "ship",
         "stay",
@@ -96,7 +97,7 @@ def test_thresholds_refuse_an_inverted_order_but_take_equal_ones():
 
 
 @pytest.mark.parametrize(
-    ("ci", "provisional"),
+    ("ci", "straddles"),
     [
         ([-2.0, -1.0], False),  # drop CI [1 %, 2 %]: its low end ON the 1 % bar, no straddle
         ([-3.0, -1.0], False),  # [1 %, 3 %]: both ends on a bar
@@ -104,11 +105,11 @@ def test_thresholds_refuse_an_inverted_order_but_take_equal_ones():
         ([-3.5, -1.0], True),  # [1 %, 3.5 %]: straddles 3 %
     ],
 )
-def test_a_ci_ending_on_a_threshold_does_not_straddle_it(ci, provisional):
-    r = rec(98.5, ci=ci)  # drop 1.5 %: the QAT band either way
-    where, _, prov = band(r, TH)
-    assert (where, prov) == ("qat", provisional)
-    assert verdict(r, TH).label == ("inconclusive" if provisional else "try QAT")
+def test_a_ci_ending_on_a_threshold_does_not_straddle_it(ci, straddles):
+    r = rec(98.5, ci=ci)  # drop 1.5 %: the QAT band by its point, never decided on it
+    where, _, needs = standing(r, TH)
+    assert (where, needs) == (("inconclusive", {"samples"}) if straddles else ("qat", set()))
+    assert verdict(r, TH).label == ("inconclusive" if straddles else "try QAT")
 
 
 # --- the fallback's noise margin: "already met" and the bisection's target -------------------
