@@ -23,7 +23,7 @@ class FakeProbe:
     n, unit_of_samples = 64, "samples"
     cfg = SimpleNamespace(
         model=SimpleNamespace(name="m"),
-        dataset=SimpleNamespace(name="d"),
+        dataset=SimpleNamespace(name="d", selection_rows=0),
         precision=SimpleNamespace(name="int8"),
         target=SimpleNamespace(name="cpu_x86"),
     )
