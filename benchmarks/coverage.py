@@ -11,9 +11,14 @@ Prints three tables:
      next to the percentile bootstrap alone.
   3. speed: two ONNX Runtime sessions of one FP32 model timed against each other with the
      runner's interleaved protocol, repeated: how often speedup_ci contains 1.0.
-Goals: every pattern >= 0.93 (0/1, and bootstrap at n >= 30); FP32 vs itself >= 90 %.
-Then tables 4 and 5 of benchmarks/decide_rates.py: decide's ship rate at a true 1 % drop with
-its evidence gathering, and after selection (goals <= 2.5 %).
+   4. MAE at a true +1 % (issue 22): how often the verdict ships, next to dividing the
+      delta's interval by the observed baseline.
+   5. cosine with lognormal harm at a true 1 % drop, n = 134 (issue 22): ship rates.
+   Then benchmarks/decide_rates.py's tables: decide's ship rate at a true 1 % drop with its
+   evidence gathering, and after selection.
+Goals: every pattern >= 0.93 (0/1, and bootstrap at n >= 30); FP32 vs itself >= 90 %;
+MAE at +1 % ships <= 2.5 %; skewed cosine at n = 134 ships <= 5 %; decide <= 2.5 %, and after
+selection <= 2.5 %.
 """
 
 from __future__ import annotations
@@ -121,9 +126,63 @@ def continuous_table(reps: int) -> None:
                 hit += lo <= truth <= hi
                 lo, hi = stats._bootstrap_mean_ci(c - b, 0.95, 2000, r)
                 boot_hit += lo <= truth <= hi
-            used = "paired t" if n < stats.SMALL_N else "expanded boot"
+            used = "paired t" if n < stats.SMALL_N else "studentized boot"
             print(f"{kind:<10} {n:>4} {used:>18} {hit / reps:>9.3f} {boot_hit / reps:>16.3f}")
     print()
+
+
+def _continuous_record(b: np.ndarray, c: np.ndarray, name: str, higher: bool, seed: int) -> dict:
+    """The metric block the job writes for continuous outcomes (runner.job.evaluate.compare)."""
+    from runner.core.continuous import continuous_fields
+
+    value, base = float(c.mean()), float(b.mean())
+    lo, hi = stats.paired_delta_ci(b, c, seed=seed)
+    m = {"name": name, "higher_is_better": higher, "value": value, "baseline": base,
+         "delta_abs": value - base, "ci95": [lo, hi], "n_samples": int(b.size)}  # fmt: skip
+    return {"metric": {**m, **continuous_fields(b, c, higher)}}
+
+
+def mae_pair(n: int, rng: np.random.Generator, rise: float = 0.01):
+    """Absolute errors of a regressor and of its copy whose MAE is `rise` higher on average,
+    the change additive (not proportional to each error): the case where dividing the delta's
+    interval by the observed baseline ships far too often."""
+    b = np.abs(rng.standard_normal(n))
+    mu = rise * math.sqrt(2 / math.pi)  # rise x E|N(0, 1)|
+    return b, b + rng.normal(mu, 0.25 * mu, n)
+
+
+def ratio_table(reps: int) -> None:
+    """Issue 22: MAE at a true +1 % (exactly on the ship line): how often it ships."""
+    print(f"4. MAE at a true +1 % (the ship line): ship rate over {reps} simulated sweeps "
+          "(goal <= 2.5 %)")  # fmt: skip
+    print(f"{'n':>5} {'verdict now':>12} {'delta / observed baseline (before)':>36}")
+    for n in (30, 134, 540):
+        rng, now, before = np.random.default_rng(1000 + n), 0, 0
+        for r in range(reps):
+            b, c = mae_pair(n, rng)
+            rec = _continuous_record(b, c, "mae", False, r)
+            now += judge_candidate(rec, Thresholds()).label == "ship"
+            before += rec["metric"]["ci95"][1] / b.mean() < 0.01
+        print(f"{n:>5} {now / reps:>12.3f} {before / reps:>36.3f}")
+    print()
+
+
+def skewed_table(reps: int) -> None:
+    """Issue 22: cosine to FP32 with lognormal harm, a true 1 % drop: how often it ships."""
+    print(f"5. cosine with lognormal harm, true 1 % drop, n = 134: ship rate over {reps} "
+          "simulated sweeps (goal <= 5 %)")  # fmt: skip
+    print(f"{'sigma':>5} {'verdict now':>12} {'interval alone':>15} {'percentile (before)':>20}")
+    for sigma in (1.0, 1.5):
+        rng, now, alone, before = np.random.default_rng(134), 0, 0, 0
+        for r in range(reps):
+            b = np.ones(134)
+            c = b - 0.01 * np.exp(sigma * rng.standard_normal(134) - sigma**2 / 2)
+            rec = _continuous_record(b, c, "cosine_to_fp32", True, r)
+            now += judge_candidate(rec, Thresholds()).label == "ship"
+            alone += rec["metric"]["drop_ci95"][1] < 0.01
+            before += stats._bootstrap_mean_ci(c - b, 0.95, 2000, r, expand=True)[0] > -0.01
+        print(f"{sigma:>5} {now / reps:>12.3f} {alone / reps:>15.3f} {before / reps:>20.3f}")
+    print("(verdict now: studentized interval and no verdict below max(30, 25 x skewness^2))\n")
 
 
 def fp32_session(path: Path):
@@ -196,16 +255,23 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=1000, help="simulated sweeps per n (table 2)")
     p.add_argument("--speed-repeats", type=int, default=30, help="timing repeats (table 3)")
     p.add_argument("--speed-seconds", type=float, default=1.0, help="latency.min_seconds")
-    p.add_argument("--decide-reps", type=int, default=2000, help="simulated walks (4, 5)")
+    p.add_argument("--decide-reps", type=int, default=2000, help="simulated walks (decide)")
+    p.add_argument("--skip-issue22", action="store_true", help="skip tables 4, 5 and decide's")
+    p.add_argument("--no-speed", action="store_true", help="skip table 3 (timing, slow)")
     args = p.parse_args()
     t0 = time.perf_counter()
     binary_table()
     continuous_table(args.reps)
-    speed_table(args.speed_repeats, args.speed_seconds)
-    print()
-    from benchmarks import decide_rates
+    if not args.skip_issue22:
+        ratio_table(args.reps)
+        skewed_table(args.reps)
+    if not args.no_speed:
+        speed_table(args.speed_repeats, args.speed_seconds)
+    if not args.skip_issue22:
+        print()
+        from benchmarks import decide_rates
 
-    decide_rates.main(args.decide_reps)
+        decide_rates.main(args.decide_reps)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -78,3 +78,24 @@ def too_few(min_n: int | None, n: Any) -> str | None:
         "rule: below that a bootstrap interval of the mean does not hold its 95 % when the "
         f"changes are skewed); about {min_n - n} more validation samples would allow one"
     )
+
+
+def drop_interval_at(metric: Record, outcomes: Any, confidence: float) -> Any:
+    """The relative drop's interval (positive = worse) at another confidence level, from the
+    outcomes that belong to this metric; None without them, or when unbounded."""
+    from runner.core.stats import paired_delta_ci
+
+    pair = belonging(metric, outcomes)
+    if pair is None:
+        return None
+    b, c = pair
+    if metric.get("name") == "perplexity":  # exp of the mean NLL difference: a rise is a drop
+        lo, hi = paired_delta_ci(b, c, confidence=confidence)
+        return math.expm1(lo), math.expm1(hi)
+    higher = bool(metric.get("higher_is_better", True))
+    if not _binary(b, c):
+        return continuous_fields(b, c, higher, confidence).get("drop_ci95")
+    lo, hi = (
+        x / abs(float(metric["baseline"])) for x in paired_delta_ci(b, c, confidence=confidence)
+    )
+    return (-hi, -lo) if higher else (lo, hi)

@@ -123,6 +123,20 @@ def _preferred(tied: pd.DataFrame, objective: str) -> Any:
     return ranked.sort_values(["_qat", "_prec", "_cost", "_m", "_key"]).index[0]
 
 
+def _speed_said(ships: pd.DataFrame, best: Any, objective: str) -> str:
+    """Under latency: the recommended row's paired speedup and interval, and how many ship
+    rows its interval lies wholly above."""
+    if objective != "latency":
+        return ""
+    point, lo, hi = (x[ships.index.get_loc(best)] for x in _speed(ships))
+    if not np.isfinite(point):
+        return ""
+    said = f", {point:.2f}x FP32's speed in its own job"
+    said += f" ([{lo:.2f}, {hi:.2f}])" if hi > lo else ""
+    slower = int((_speed(ships)[2] < lo).sum())
+    return said + (f", clearly faster than {slower} other ship candidate(s)" if slower else "")
+
+
 def recommend(group: pd.DataFrame, objective: str = "latency") -> tuple[Any, str]:
     """Index of a group's recommended row for the objective, and why; (None, why) when none.
 
@@ -150,7 +164,7 @@ def recommend(group: pd.DataFrame, objective: str = "latency") -> tuple[Any, str
                 f" ({len(tied) - 1} other(s) not separated from it by the metric or "
                 f"{objective} interval: PTQ before QAT, then the higher precision)"
             )
-        return best, f"{where}. {ships.reason[best]}"
+        return best, f"{where}{_speed_said(ships, best, objective)}. {ships.reason[best]}"
     counts = ", ".join(f"{n} {label}" for label, n in group.verdict.value_counts().items())
     base = group.index[(group.verdict == "baseline") & ok]
     if len(base):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from runner.core.safe_io import md_escape, one_line
+from runner.report.family import candidates, family_note
 from runner.report.paired import scale_to_reference, speed_fields
 from runner.report.recommend import pareto_front, recommend
 from runner.report.records import AXES, _num, load_outcomes, load_records
@@ -160,8 +161,6 @@ def build_table(
 ) -> pd.DataFrame:
     """One row per job (index = position in records) with verdict and Pareto marks; verdicts
     judge the gain on `objective` (default: th.objective)."""
-    from dataclasses import replace
-
     if not records:
         return pd.DataFrame()
     th = replace(th, objective=objective) if objective else th
@@ -199,6 +198,16 @@ def _recommendation(
     made_up = {"axes": {**rec["axes"], **choices}, "choices": choices,
                "overrides": rec.get("overrides") or []}  # fmt: skip
     return Recommendation(keys, made_up, why)
+
+
+def with_family_risk(rec: Recommendation, group: pd.DataFrame, records: list, th: Thresholds):
+    """The recommendation with the family-wise risk of picking it among the group's ships."""
+    if rec.row is None or group.verdict[rec.row] != "ship":
+        return rec
+    path, record = records[rec.row]
+    note = family_note(candidates(group), record["metric"], load_outcomes(path, record),
+                       th.ship_below, th.confidence)  # fmt: skip
+    return replace(rec, why=f"{rec.why} {note}")
 
 
 def no_recommendation(group: pd.DataFrame) -> str:
@@ -412,7 +421,7 @@ def summarize(
         if rec is None:
             s.unrecommended.append(("/".join(map(str, keys)), no_recommendation(group)))
         else:
-            s.recommendations.append(rec)
+            s.recommendations.append(with_family_risk(rec, group, records, th))
     s.text = report(s, th, objective) + contended_warning([r for _, r in records])
     if write and root.is_dir():
         try:

@@ -55,6 +55,8 @@ def test_the_clearly_faster_ptq_is_recommended_although_its_job_timed_slower():
     assert list(table.verdict) == ["baseline", "ship", "ship"]
     assert table.p50_ms_job[2] > table.p50_ms_job[1]  # PTQ's own p50 is the worse one
     assert _pick(table) == "int8/ptq"
+    why = recommend(table, "latency")[1]
+    assert "2.25x FP32's speed in its own job ([2.17, 2.33]), clearly faster than 1 other" in why
 
 
 @pytest.mark.parametrize("p50s", [(0.06, 0.031, 0.028), (0.031, 0.06, 0.028), (0.028, 0.06, 0.03)])

@@ -809,7 +809,10 @@ def test_the_reason_counts_the_rows_a_winner_ties_with():
     best, why = recommend(_ships({**INT8_QAT}, {**INT8_PTQ}))
     assert why.startswith("the latency-best Pareto-optimal ship candidate (1 other(s) not")
     best, why = recommend(_ships({**INT8_PTQ}))
-    assert why == "the latency-best Pareto-optimal ship candidate. r0"
+    assert why == (
+        "the latency-best Pareto-optimal ship candidate, 2.00x FP32's speed in its own job "
+        "([1.80, 2.20]). r0"
+    )
     assert recommend(_table()) == recommend(_table(), "latency")  # latency is the default
 
 
