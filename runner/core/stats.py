@@ -229,11 +229,22 @@ def agreeing_samples_to_settle(
     sample (0/1 outcomes, no disagreement) would exclude threshold_abs; None for a threshold
     of 0, which no sample count can clear. The interval narrows like 1/n here, not 1/sqrt(n),
     so the normal power formula (no variance to use) cannot say it."""
-    if threshold_abs == 0 or n < 1:
+    return discordant_samples_to_settle(0, 0, n, threshold_abs, confidence)
+
+
+def discordant_samples_to_settle(
+    n10: int, n01: int, n: int, threshold_abs: float, confidence: float = 0.95
+) -> int | None:
+    """Samples at which Tango's interval would exclude threshold_abs if the candidate kept its
+    observed rates of disagreement (n10 / n, n01 / n); None when the observed delta sits on
+    the threshold (no count clears it). With few disagreements Tango's interval is wider than
+    the normal approximation, whose count can then fall below the samples already scored."""
+    if n < 1 or (n01 - n10) / n == threshold_abs:
         return None
 
     def clears(m: int) -> bool:
-        lo, hi = tango_delta_ci(0, 0, m, confidence)
+        a, b = round(n10 * m / n), round(n01 * m / n)
+        lo, hi = tango_delta_ci(a, b, m, confidence)
         return not lo < threshold_abs < hi
 
     if clears(n):

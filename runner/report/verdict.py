@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.core.stats import (
+    agreeing_samples_to_settle,
+    blocks_to_settle,
+    discordant_samples_to_settle,
+    samples_to_settle,
+)
 from runner.report.outcomes import UNBOUNDED, belonging, continuous_evidence, too_few
 from runner.report.outcomes import outcome_threshold as outcome_threshold
 from runner.report.paired import centre
@@ -167,6 +172,14 @@ def _settle_text(
     b, c = pair
     thr = outcome_threshold(m, threshold)[0]
     need = samples_to_settle(b, c, thr, conf)
+    if need is not None and need <= b.size and bool(np.isin(np.r_[b, c], (0.0, 1.0)).all()):
+        n10, n01 = int(np.sum((b == 1) & (c == 0))), int(np.sum((b == 0) & (c == 1)))
+        need = discordant_samples_to_settle(n10, n01, b.size, thr, conf)  # Tango is wider here
+        if need is not None:
+            return (
+                f"about {max(need - b.size, 1)} more {unit} (~{need} in all) would settle it "
+                "if the candidate keeps its observed rate of disagreement with the baseline"
+            )
     if need is not None:
         more = max(need - b.size, 1)
         return f"about {more} more {unit} (~{need} in all) would settle it at 80 % power"

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.core.stats import agreeing_samples_to_settle, blocks_to_settle, samples_to_settle
+from runner.core.stats import (
+    agreeing_samples_to_settle,
+    blocks_to_settle,
+    samples_to_settle,
+    tango_delta_ci,
+)
 from runner.report.recommend import pareto_front, recommend
 from runner.report.summary import build_table
 from runner.report.verdict import Thresholds, drop_interval, relative_drop, verdict
@@ -606,10 +611,9 @@ def test_a_count_already_reached_still_asks_for_at_least_one_more():
     # (Timing runs cannot get there: an interval straddling the bar needs > 2x its runs.)
     base, cand = flips(500, base_right=450, n10=100, n01=0)  # 0.7 vs 0.9
     rec = make_record(drop=(base.mean() - cand.mean()) / 0.9, ci_drop=(0.02, 0.3))
-    need = samples_to_settle(base, cand, -0.03 * 0.9)
-    assert need < 500
-    v = verdict(rec, outcomes=(base, cand))
-    assert f"about 1 more validation samples (~{need} in all)" in v.reason
+    assert samples_to_settle(base, cand, -0.03 * 0.9) < 500  # the normal formula's count
+    v = verdict(rec, outcomes=(base, cand))  # 0/1 outcomes: Tango's count, never below 500
+    assert "about 1 more validation samples (~500 in all)" in v.reason
     ones = (np.ones(600), np.ones(600))
     rec = make_record(drop=0.0, baseline=1.0, ci_drop=(-0.011, 0.011))
     assert "about 1 more validation samples (~600 in all)" in verdict(rec, outcomes=ones).reason
@@ -845,3 +849,25 @@ def test_a_qat_run_of_a_lower_is_better_metric_is_compared_in_its_direction():
     v = verdict(ptq, sweep=[qat])
     assert v.label == "try QAT"
     assert "QAT run drops 0.40 relative %, better than this, which ships" in v.reason
+
+
+def test_a_count_never_falls_below_the_samples_already_scored():
+    """One loss in 405 images: the normal formula asks ~351 samples in all, fewer than were
+    scored, while Tango's interval still straddles the 1 % bar. The count is then Tango's own,
+    at the observed rate of disagreement, checked here by recomputing the interval."""
+    base, cand = flips(405, base_right=401, n10=1, n01=0)
+    thr = -0.01 * base.mean()
+    assert samples_to_settle(base, cand, thr) < 405  # the normal approximation's count
+    lo, hi = tango_delta_ci(1, 0, 405)
+    assert lo < thr < hi  # still straddles: inconclusive
+    rec = make_record(drop=(base.mean() - cand.mean()) / base.mean(), baseline=base.mean(),
+                      ci_drop=(-hi / base.mean(), -lo / base.mean()))  # fmt: skip
+    v = verdict(rec, outcomes=(base, cand))
+    need = int(v.reason.split("(~")[1].split(" in all")[0])
+    assert need > 405 and "observed rate of disagreement" in v.reason
+
+    def straddles(m: int) -> bool:
+        a, b = tango_delta_ci(round(m / 405), 0, m)
+        return a < thr < b
+
+    assert not straddles(need) and straddles(need - 1)
