@@ -273,7 +273,7 @@ def speed_legend(df: pd.DataFrame) -> list[str]:
 
 def console(value: Any) -> str:
     """A record string for the console: one line, terminal control characters replaced."""
-    return one_line(value, 500)
+    return one_line(value, 1500)  # a reason plus the recommendation's risk line
 
 
 def report(s: Summary, th: Thresholds, objective: str, markdown: bool = False) -> str:
