@@ -143,3 +143,23 @@ def test_a_host_without_cpuinfo_has_no_flags_and_keeps_7_bit_weights(host):
     cfg = typed("target=cpu_x86").target
     assert targets.quant_settings(cfg)["reduce_range"] is True  # no VNNI known: the safe side
     assert targets.describe(cfg)["int8_kernels"] == "SSE (no AVX2)"
+
+
+def test_timing_sessions_use_the_targets_threads_and_never_spin():
+    cfg = typed("target=cpu_x86", "target.threads=3").target
+    so = targets.session_options(cfg)
+    assert (so.intra_op_num_threads, so.inter_op_num_threads) == (3, 1)
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert so.log_severity_level == 3  # errors only: no warning lines in a job's log
+
+
+def test_describe_names_the_host_and_the_settings_it_chose(host, monkeypatch):
+    import platform
+
+    host("avx2_only")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cfg = typed("target=cpu_x86", "target.threads=2").target
+    d = targets.describe(cfg)
+    assert (d["name"], d["threads"], d["host_machine"]) == ("cpu_x86", 2, "x86_64")
+    assert d["providers"] == ["CPUExecutionProvider"] and d["torch_device"] == cfg.torch_device
+    assert d["quant"]["reduce_range"] is True and d["quant"]["format"] == "qdq"
