@@ -28,6 +28,7 @@ class FakeLM:
 
     def __init__(self):
         self.feeds: list[tuple[int, int]] = []
+        self.fed: list[list[int]] = []
 
     def get_inputs(self):
         kv = [f"past_key_values.0.{k}" for k in ("key", "value")]
@@ -39,7 +40,9 @@ class FakeLM:
     def run(self, names, feed):
         ids, past = feed["input_ids"], feed["past_key_values.0.key"]
         new, seen = ids.shape[1], past.shape[2]
+        assert ids.shape[0] == past.shape[0] == 1  # one sequence, its own cache
         self.feeds.append((new, seen))
+        self.fed.append(ids[0].tolist())
         logits = np.stack([table_logits(int(t), seen + i) for i, t in enumerate(ids[0])])
         present = np.zeros((1, HEADS, seen + new, DIM), np.float32)
         return [logits[None].astype(np.float32), present, present]
@@ -54,7 +57,7 @@ def test_each_window_is_scored_from_an_empty_cache_against_a_log_softmax():
     ids = RNG.integers(0, VOCAB, size=(3, 9))
     fake = FakeLM()
     out = lm.window_scores(fake, {"input_ids": ids}, progress=False)
-    assert out.shape == (3, 8, 2)
+    assert out.shape == (3, 8, 2) and out.dtype == np.float32
     assert fake.feeds == [(9, 0)] * 3  # one pass per window, from an empty cache
     for w in range(3):
         for p in range(8):
@@ -63,22 +66,39 @@ def test_each_window_is_scored_from_an_empty_cache_against_a_log_softmax():
             assert out[w, p, 1] == int(np.argmax(row))
 
 
+def expected_greedy(prompt: np.ndarray, n: int) -> list[int]:
+    """The next token: argmax of the last token's logits at its position, n times."""
+    out, token, position = [], int(prompt[0, -1]), prompt.shape[1] - 1
+    for _ in range(n):
+        token = int(np.argmax(np.float32(table_logits(token, position))))
+        out.append(token)
+        position += 1
+    return out
+
+
 def test_greedy_continues_through_the_cache_one_token_at_a_time():
     prompt = np.array([[3, 1, 4, 1, 5]])
     fake = FakeLM()
     got = lm.greedy(fake, prompt, 6)
-    expected, token, position = [], int(prompt[0, -1]), prompt.shape[1] - 1
-    for _ in range(6):  # the next token: argmax of the last token's logits at its position
-        token = int(np.argmax(np.float32(table_logits(token, position))))
-        expected.append(token)
-        position += 1
+    expected = expected_greedy(prompt, 6)
     assert got.tolist() == expected and got.dtype == np.int64
     assert fake.feeds == [(5, 0)] + [(1, 5 + k) for k in range(5)]
+
+
+def test_timed_decode_steps_feed_the_greedy_continuation():
+    prompt = np.array([[2, 6, 0, 3]])
+    fake = FakeLM()
+    g = lm.Generation(fake, prompt, 5)
+    g.decode()  # warm-up
+    fake.fed.clear()
+    g.decode()
+    assert fake.fed == [[t] for t in expected_greedy(prompt, 5)]  # each the last one's argmax
 
 
 def test_the_prompt_is_the_first_tokens_of_the_first_window_and_refuses_padding():
     x = {"input_ids": np.arange(20).reshape(2, 10)}
     assert lm.prompt_of(x, 4).tolist() == [[0, 1, 2, 3]]
+    assert lm.prompt_of(x, 1).tolist() == [[0]]  # a one-token prompt is a prompt
     assert lm.prompt_of(x, 10).tolist() == [list(range(10))]
     mask = np.array([[1] * 5 + [0] * 4, [1] * 9])  # the first window: 6 real tokens
     assert lm.prompt_of(x, 6, mask).shape == (1, 6)
