@@ -229,3 +229,16 @@ def test_cuda_says_what_is_missing_and_what_it_times_with(monkeypatch):
         "TensorrtExecutionProvider",
         "CUDAExecutionProvider",
     ]
+
+
+def test_a_timing_session_gets_the_targets_providers_and_options(monkeypatch):
+    import onnxruntime as ort
+
+    made = []
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **kw: made.append((a, kw)) or "s")
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: gpu)
+    assert targets.make_session("m.onnx", typed("target=cuda", "target.threads=3").target) == "s"
+    ((args, kwargs),) = made
+    assert args[0] == "m.onnx" and args[1].intra_op_num_threads == 3
+    assert kwargs == {"providers": gpu[:2]}  # never left to ONNX Runtime's own choice
