@@ -94,7 +94,7 @@ def test_a_hostile_name_becomes_a_plain_name_with_a_hash_of_the_original():
     digest = hashlib.sha256(b"/abs/x").hexdigest()[:8]
     assert Writer.name("/abs/x") == f"_abs_x-{digest}"
     assert Writer.name("summary.md") == "summary.md"
-    assert Writer.name("../b") != Writer.name("../c")
+    assert Writer.name("x/b") != Writer.name("x/c")  # the hash keeps them apart
 
 
 def test_remove_returns_what_it_removed(tmp_path):
