@@ -97,9 +97,33 @@ def _mutmut_durations() -> dict[str, float]:
     return json.loads(stats.read_text()).get("duration_by_test", {})
 
 
-def pytest_collection_modifyitems(items):
-    """Under `make mutate`, a mutant's tests run fastest first: mutmut stops at the first
-    failure (-x), and its fork-server runner (3.8.1) hands the tests over unordered."""
+# Fixtures that run the real pipeline (train, quantize, time): never run against a mutant.
+END_TO_END = ("cache_dir", "lm_job")
+
+
+def _mutmut_scope(items: list) -> tuple[list, list]:
+    """Under `make mutate`: (kept, dropped) items. Fast tests only (none that runs a real
+    job), and of those only the ones under the selected packages' test paths (MUTATE_TESTS,
+    set by the Makefile from ONLY=...), so a narrowed run also collects stats on fewer tests."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return items, []
+    paths = os.environ.get("MUTATE_TESTS", "").split()
+    kept, dropped = [], []
+    for item in items:
+        heavy = any(f in END_TO_END for f in getattr(item, "fixturenames", ()))
+        chosen = not paths or any(item.nodeid.startswith(p) for p in paths)
+        (dropped if heavy or not chosen else kept).append(item)
+    return kept, dropped
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make mutate`, a mutant's tests are the selected packages' fast tests, run
+    fastest first: mutmut stops at the first failure (-x), and its fork-server runner (3.8.1)
+    hands the tests over unordered."""
+    kept, dropped = _mutmut_scope(items)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     took = _mutmut_durations()
     if took:
         items.sort(key=lambda item: took.get(item.nodeid, 0.0))

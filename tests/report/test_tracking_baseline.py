@@ -106,3 +106,28 @@ def test_log_record_sends_that_summary_to_the_run(monkeypatch, tmp_path):
     assert got == {k: v for k, v in EXPECTED.items() if k != "verdict"}
     # its own verdict: the drop's CI [2.08, 6.25] % straddles the 3 % threshold
     assert run.summary["verdict"] == "inconclusive"
+
+
+def test_a_failed_job_logs_its_reason_and_no_figures():
+    s = job_summary({"status": "failed", "reason": "killed by the OOM killer", "metric": None})
+    assert s == {"status": "failed", "verdict": "-", "reason": "killed by the OOM killer"}
+    assert "reason" not in job_summary({"status": "ok", "reason": None})
+
+
+def test_the_records_own_delta_is_logged_and_only_numbers_of_the_metric():
+    metric = {"name": "accuracy", "value": 0.9, "baseline": 0.95, "delta_abs": -0.05,
+              "ci95": [-0.06, -0.04], "higher_is_better": True, "n_samples": 300}  # fmt: skip
+    s = job_summary({"status": "ok", "metric": metric})
+    assert s["metric/delta_abs"] == -0.05  # as recorded, not recomputed (0.9 - 0.95 != -0.05)
+    assert s["metric/n_samples"] == 300 and s["metric/higher_is_better"] is True
+    assert "metric/ci95" not in s  # a list: logged as its two ends
+    assert (s["metric/ci95_low"], s["metric/ci95_high"]) == (-0.06, -0.04)
+    no_value = job_summary({"status": "ok", "metric": {"name": "accuracy", "baseline": 0.95}})
+    assert no_value["metric/baseline"] == 0.95 and "metric/delta_abs" not in no_value
+
+
+def test_an_interval_is_two_real_numbers():
+    from runner.report.tracking import interval
+
+    assert interval(["0.9", "1.1"]) is None and interval([True, 2]) is None
+    assert interval((1, 2.5)) == (1.0, 2.5)

@@ -143,3 +143,102 @@ def test_a_host_without_cpuinfo_has_no_flags_and_keeps_7_bit_weights(host):
     cfg = typed("target=cpu_x86").target
     assert targets.quant_settings(cfg)["reduce_range"] is True  # no VNNI known: the safe side
     assert targets.describe(cfg)["int8_kernels"] == "SSE (no AVX2)"
+
+
+def test_timing_sessions_use_the_targets_threads_and_never_spin():
+    cfg = typed("target=cpu_x86", "target.threads=3").target
+    so = targets.session_options(cfg)
+    assert (so.intra_op_num_threads, so.inter_op_num_threads) == (3, 1)
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert so.log_severity_level == 3  # errors only: no warning lines in a job's log
+
+
+def test_describe_names_the_host_and_the_settings_it_chose(host, monkeypatch):
+    import platform
+
+    host("avx2_only")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cfg = typed("target=cpu_x86", "target.threads=2").target
+    d = targets.describe(cfg)
+    assert (d["name"], d["threads"], d["host_machine"]) == ("cpu_x86", 2, "x86_64")
+    assert d["providers"] == ["CPUExecutionProvider"] and d["torch_device"] == cfg.torch_device
+    assert d["quant"]["reduce_range"] is True and d["quant"]["format"] == "qdq"
+
+
+@pytest.mark.parametrize(
+    ("machine", "x86", "arm"),
+    [("x86_64", True, False), ("AMD64", True, False), ("aarch64", False, True),
+     ("arm64", False, True), ("riscv64", False, False)],
+)  # fmt: skip
+def test_each_cpu_target_runs_on_its_own_architecture(host, monkeypatch, machine, x86, arm):
+    import platform
+
+    host("avx2_only")
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    for name, ok, words in (
+        ("cpu_x86", x86, "needs an x86-64 host"),
+        ("cpu_x86_avx2", x86, "needs an x86-64 host"),
+        ("cpu_arm", arm, "needs an Arm64 host"),
+    ):
+        cfg = typed(f"target={name}").target
+        why = targets.implementation(cfg)(cfg)
+        expected = None if ok else f"target {name} {words}; this host is {machine.lower()}"
+        assert why == expected
+
+
+def test_the_avx2_target_needs_avx2_on_an_x86_host(host, monkeypatch):
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cfg = typed("target=cpu_x86_avx2").target
+    host("sse_only")
+    assert targets.implementation(cfg).unavailable(cfg) == (
+        "target cpu_x86_avx2 needs AVX2 to run its kernels; this CPU lacks it"
+    )
+    host("avx2_only")
+    assert targets.implementation(cfg).unavailable(cfg) is None
+    notes = targets.describe(cfg)
+    assert notes["quantized_for"] == "AVX2 without VNNI (reduce_range against 16-bit saturation)"
+
+
+def test_cuda_says_what_is_missing_and_what_it_times_with(monkeypatch):
+    import onnxruntime as ort
+
+    cfg = typed("target=cuda").target
+    impl = targets.implementation(cfg)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert impl.unavailable(cfg) == (
+        "target cuda needs CUDAExecutionProvider, which this onnxruntime build lacks "
+        "(no GPU, or install onnxruntime-gpu on a CUDA host)"
+    )
+    assert impl.unsupported(cfg, "torchao_int4_weight_only") == (
+        "backend torchao_int4_weight_only keeps a torch model that runs on the CPU; on cuda "
+        "use an ONNX Runtime backend (method.backend=ort_...)"
+    )
+    timing = "synchronised (outputs copied to the host each call)"
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: gpu)
+    assert impl.unavailable(cfg) is None
+    assert targets.describe(cfg)["tensorrt"] is False and impl.notes(cfg, frozenset()) == {
+        "tensorrt": False,
+        "timing": timing,
+    }
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["TensorrtExecutionProvider", *gpu])
+    assert impl.notes(cfg, frozenset()) == {"tensorrt": True, "timing": timing}
+    assert targets.describe(cfg)["providers"] == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+    ]
+
+
+def test_a_timing_session_gets_the_targets_providers_and_options(monkeypatch):
+    import onnxruntime as ort
+
+    made = []
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **kw: made.append((a, kw)) or "s")
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: gpu)
+    assert targets.make_session("m.onnx", typed("target=cuda", "target.threads=3").target) == "s"
+    ((args, kwargs),) = made
+    assert args[0] == "m.onnx" and args[1].intra_op_num_threads == 3
+    assert kwargs == {"providers": gpu[:2]}  # never left to ONNX Runtime's own choice
