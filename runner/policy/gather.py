@@ -189,8 +189,9 @@ def settle(
 
 
 def look_line(k: int, samples: Track, runs: Track | None, where: str) -> str:
-    """'look 2: 4095 tokens at z 2.96, 10 runs at z 2.37 -> ship'."""
-    parts = [f"{samples.ns[-1]} samples at z {samples.z:.2f}"]
+    """'look 2: 4095 scored tokens at z 2.96, 10 timing runs at z 2.37 -> ship'."""
+    lm = (samples.rec.get("metric") or {}).get("name") == "perplexity"
+    parts = [f"{samples.ns[-1]} {'scored tokens' if lm else 'samples'} at z {samples.z:.2f}"]
     if runs is not None:
         parts.append(f"{runs.ns[-1]} timing runs at z {runs.z:.2f}")
     return f"look {k}: {', '.join(parts)} -> {where}"
