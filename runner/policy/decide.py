@@ -78,16 +78,16 @@ class Runner:
             cfg, folder, over, choices, multirun=True, job_num=n, on_record=on_record
         )
 
-    def split(self, base: dict[str, Any]) -> str | None:
-        """Set the first validation rows apart for selection (the probe's: sensitivity and the
-        keep-float search) and judge every later job on the rows after them
-        (dataset.selection_rows); a language model scores that many more tokens, so its
-        verdict still rests on model.eval_tokens. What it did, for the trail; None when the
-        FP32 reference says too little to split."""
+    def split(self, full: dict[str, Any]) -> tuple[list[str], str] | None:
+        """The first validation rows set apart for the fallback's selection (the probe's:
+        sensitivity and the keep-float search), its mixed candidate judged on the rows after
+        them (dataset.selection_rows); a language model scores that many more tokens, so the
+        verdict still rests on model.eval_tokens. The overrides and what they do; None when
+        the fully quantized record says too little to split."""
         from runner.core.compose import compose
 
-        total = int((base.get("splits") or {}).get("validation") or 0)
-        cfg, _ = compose(self.overrides)
+        total = int((full.get("splits") or {}).get("validation") or 0)
+        cfg, _ = compose(list(full.get("overrides") or self.overrides))
         lm = cfg.model.task == "language_modeling"
         n = min(self.samples or (2 if lm else 256), total - 1 if lm else total // 2)
         if n < 1:
@@ -96,11 +96,10 @@ class Runner:
         if lm:  # windows 0 .. n-1 score window - 1 + (n - 1) * stride tokens
             m = cfg.model
             extra.append(f"model.eval_tokens={m.eval_tokens + m.window + (n - 1) * m.stride - 1}")
-        self.overrides = [*self.overrides, *extra]
         unit = "windows" if lm else "rows"
-        return (
+        return extra, (
             f"validation {unit} 0-{n - 1} of {total} set apart for selection (sensitivity, "
-            f"keep-float search); every candidate is judged on the {unit} after them "
+            f"keep-float search); the mixed candidate is judged on the {unit} after them "
             f"({', '.join(extra)})"
         )
 

@@ -98,18 +98,21 @@ class Settled:
 
 def judged(samples: Track, runs: Track | None, latest: dict[str, Any]) -> dict[str, Any]:
     """The record as each look's boundary sees it: the metric interval of the samples' last
-    look and the speed interval of the runs' last look, widened to their boundaries."""
+    look and the speed interval of the runs' last look, their shipping side (the drop's upper
+    end, the speedup's lower end) widened to the boundary. The other side stays at 95 %: a
+    look that stops on it ships nothing, so it cannot raise the error of shipping."""
     out = dict(latest)
     m = dict(samples.rec["metric"])
     if m.get("ci95") and m.get("value") is not None and m.get("baseline") is not None:
-        df = t_df(m)
-        m["ci95"] = list(widen(m["value"] - m["baseline"], m["ci95"], samples.z, Z95, df))
+        wide = widen(m["value"] - m["baseline"], m["ci95"], samples.z, Z95, t_df(m))
+        keep = 1 if m.get("higher_is_better", True) else 0  # the side that is not the ship's
+        m["ci95"] = [m["ci95"][i] if i == keep else wide[i] for i in (0, 1)]
     out["metric"] = m
     if runs is not None:
         r = runs.rec
         out.update(speedup=r.get("speedup"), latency=r.get("latency"))
         wide = widen_ratio(r["speedup_ci"], runs.ns[-1], runs.z)
-        out["speedup_ci"] = list(wide) if wide else r.get("speedup_ci")
+        out["speedup_ci"] = [wide[0], r["speedup_ci"][1]] if wide else r.get("speedup_ci")
     return out
 
 
@@ -189,8 +192,9 @@ def settle(
 
 
 def look_line(k: int, samples: Track, runs: Track | None, where: str) -> str:
-    """'look 2: 4095 tokens at z 2.96, 10 runs at z 2.37 -> ship'."""
-    parts = [f"{samples.ns[-1]} samples at z {samples.z:.2f}"]
+    """'look 2: 4095 scored tokens at z 2.96, 10 timing runs at z 2.37 -> ship'."""
+    lm = (samples.rec.get("metric") or {}).get("name") == "perplexity"
+    parts = [f"{samples.ns[-1]} {'scored tokens' if lm else 'samples'} at z {samples.z:.2f}"]
     if runs is not None:
         parts.append(f"{runs.ns[-1]} timing runs at z {runs.z:.2f}")
     return f"look {k}: {', '.join(parts)} -> {where}"

@@ -92,7 +92,8 @@ class Walker:
     `job(name, overrides) -> record`, `rank(overrides) -> sensitivity dict`,
     `subset_drop(overrides, key, patterns) -> drop on the probe's subset`, `room(record) ->
     (override, setting) | None`: what raises a job's sample count (None: the data allow no
-    more), `split(reference record) -> what it set apart | None`: the selection rows.
+    more), `split(fully quantized record) -> (overrides, what it did) | None`: the rows set
+    apart for the fallback's selection, its candidate judged on the others.
     Every candidate is judged through runner.policy.gather (more looks where an interval
     straddles a bar), never on its point estimate."""
 
@@ -108,7 +109,7 @@ class Walker:
         units: tuple[str, ...] = ("auto", "kind"),
         echo: Callable[[str], object] | None = None,
         room: Callable[[dict], tuple[str, int] | None] = lambda rec: None,
-        split: Callable[[dict], str | None] = lambda base: None,
+        split: Callable[[dict], tuple[list[str], str] | None] = lambda full: None,
     ):
         self.lm, self.th, self.job, self.rank, self.subset_drop = lm, th, job, rank, subset_drop
         self.room, self.split = room, split
@@ -132,8 +133,6 @@ class Walker:
                 Decision("int8", None, None, "the FP32 reference failed: " + figures(base))
             )
             return t
-        if said_split := self.split(base):
-            t.add(Step("selection split", None, "apart", said_split, "INT8 PTQ next"))
         self.int8(int8)
         if self.lm:
             self.int4(int4)
@@ -266,6 +265,10 @@ class Walker:
         the transformer's blocks cannot do it, rank again by kind (one projection across every
         block) before concluding."""
         t, th = self.trail, self.th
+        if apart := self.split(full):  # select on some rows, judge the pick on the others
+            over = [*over, *apart[0]]
+            t.add(Step(f"{precision.upper()} selection split", None, "apart", apart[1],
+                       "per-layer sensitivity next"))  # fmt: skip
         found, tried, pool = None, [], []
         for i, unit in enumerate(self.units):
             s = self.rank(over, unit)

@@ -145,3 +145,14 @@ def test_each_look_is_judged_at_its_boundary():
     assert tr.z == pytest.approx(boundaries([2047, 4095], 8188, final=False)[1])
     tr.add(8192, 8191, rec)  # the third look is the last: it spends what is left
     assert tr.final and tr.z == pytest.approx(boundaries([2047, 4095, 8191], 8188)[2])
+
+
+def test_only_the_shipping_side_is_widened_so_a_clear_loss_stops_at_once():
+    """Drop 5 %, 95 % interval about [3.5, 6.6] %: above the 3 % bar. Widened on both sides to
+    look 1's boundary it would straddle 3 % and ask for more tokens; stopping on the loss side
+    ships nothing, so that side stays at 95 % and the candidate is settled: stay."""
+    lm = LM(0.05, sd=0.345)
+    s = gather.settle(lm.job, lm.room, "int4_ptq", [], TH)
+    assert s.where == "stay" and [c[0] for c in lm.calls] == ["int4_ptq"]
+    m = lm_record(0.05, 2048, sd=0.345)["metric"]
+    assert m["ci95"][0] / m["baseline"] > 0.03  # its 95 % lower end: clear of the bar

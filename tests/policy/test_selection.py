@@ -1,6 +1,7 @@
 """Selection data apart from verdict data: decide's sensitivity ranking and keep-float search
-score the first validation rows; every candidate job is judged on the rows after them, and
-its record names the split."""
+score the first validation rows; the mixed candidate they pick is judged on the rows after
+them, and its record names the split. (INT8 / INT4 PTQ and QAT are picked on no data: they
+are judged on every row.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from runner import decide
 from runner.job import evaluate, pipeline
 from tests.conftest import typed
-from tests.policy.test_decide import Fakes, fragile_args, record
+from tests.policy.test_decide import Fakes, fragile_args, record, units
 
 
 def test_selection_rows_and_verdict_rows_are_disjoint(tmp_path, cache_dir, monkeypatch):
@@ -21,22 +22,24 @@ def test_selection_rows_and_verdict_rows_are_disjoint(tmp_path, cache_dir, monke
     and every row a job scored (verdict) is recorded by a spy on evaluate.predict."""
     args = [*fragile_args(tmp_path, cache_dir, rows=1600), "summary.min_speedup=0"]
     args.append("isolation=inline")  # the jobs in this process, where the spy is
-    seen: dict[str, list[bytes]] = {"selection": [], "verdict": []}
+    seen: dict[str, list[set[bytes]]] = {"selection": [], "verdict": []}
     real = evaluate.predict
 
     def spy(session, x, *a, **kw):
         caller = inspect.stack()[1].function
         part = {"score": "selection", "_steps": "verdict"}.get(caller)
-        if part:
-            seen[part] += [np.asarray(r).tobytes() for r in x]
+        if part:  # one set of rows per evaluation: the probe's, or a job's
+            seen[part].append({np.asarray(r).tobytes() for r in x})
         return real(session, x, *a, **kw)
 
     monkeypatch.setattr(evaluate, "predict", spy)
     out = tmp_path / "d"
     assert decide.main([*args, "--int8-backend", "ort_dynamic_int8", "--out", str(out)]) == 0
-    selection, verdict = set(seen["selection"]), set(seen["verdict"])
+    selection = set().union(*seen["selection"])
+    verdict = seen["verdict"][-1]  # the last job: the mixed candidate the selection picked
     assert len(selection) == 256 and len(verdict) > 1000
     assert not selection & verdict  # no row both chose and judged
+    assert selection < seen["verdict"][0]  # INT8 PTQ, picked on no data, saw every row
     mixed = json.loads(next(out.glob("*_int8_ptq_mixed/result.json")).read_text())
     assert mixed["splits"]["selection_rows"] == 256
     fp32 = json.loads(next(out.glob("*_fp32_ptq/result.json")).read_text())
@@ -58,15 +61,17 @@ def test_verdict_rows_are_the_rows_after_the_selection(tmp_path, cache_dir):
         pipeline.load(typed(*args, "dataset.selection_rows=540"))
 
 
-def test_the_walk_splits_after_the_reference_and_before_any_candidate():
-    jobs = {"fp32_ptq": record(0.0, 1.0, precision="fp32"), "int8_ptq": record(0.002)}
-    f = Fakes(jobs)
-    order = []
+def test_the_walk_splits_before_the_ranking_and_judges_the_pick_on_the_rest():
+    jobs = {"fp32_ptq": record(0.0, 1.0), "int8_ptq": record(0.3),
+            "int8_ptq_mixed": record(0.004, 1.7)}  # fmt: skip
+    f = Fakes(jobs, units(8, bad=("u3",)), lambda p: 0.0 if "u3" in p else 0.3)
     w = f.walker()
-    w.split = lambda base: order.append(len(f.calls)) or "rows 0-9 apart"
+    w.split = lambda full: (["dataset.selection_rows=9"], "rows 0-8 apart")
     t = w.walk([], [])
-    assert order == [1]  # after the FP32 reference, before INT8 PTQ
-    assert t.steps[1].step == "selection split" and "rows 0-9" in t.steps[1].figures
+    assert "dataset.selection_rows=9" not in f.calls[1][1]  # INT8 PTQ: every row
+    assert all("dataset.selection_rows=9" in over for over in f.ranked)  # the probe's rows
+    assert f.calls[-1][0] == "int8_ptq_mixed" and "dataset.selection_rows=9" in f.calls[-1][1]
+    assert [s.step for s in t.steps][2] == "INT8 selection split"
 
 
 def test_room_counts_the_tokens_the_selection_scores(tmp_path):
