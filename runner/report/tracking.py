@@ -21,7 +21,7 @@ from runner.core.config import TrackingConfig
 log = logging.getLogger(__name__)
 AXES = ("model", "dataset", "precision", "method", "target", "backend")
 # Record blocks whose numbers go to the run summary as they are (flattened "block/key").
-_BLOCKS = ("latency", "baseline_latency", "generation", "timings")
+_BLOCKS = ("latency", "baseline_latency", "generation", "baseline_generation", "timings")
 _NUMBERS = (
     "speedup",
     "size_bytes",

@@ -38,6 +38,8 @@ EXPECTED = {
     "generation/ttft_ms": 30.0,
     "generation/decode_tokens_per_s": 250.0,
     "generation/speedup_decode": 2.5,
+    "baseline_generation/ttft_ms": 70.0,  # an LM's baseline decode figures, beside the candidate's
+    "baseline_generation/decode_tokens_per_s": 100.0,
     "speedup": 2.5,
     "speedup_ci_low": 2.25,
     "speedup_ci_high": 2.75,
@@ -65,6 +67,8 @@ def test_the_candidates_and_the_baselines_figures_go_under_their_own_keys():
     # the speed ratio is the baseline's time over the candidate's, as logged
     assert s["baseline_latency/p50_ms"] / s["latency/p50_ms"] == pytest.approx(s["speedup"])
     assert s["compression"] == s["baseline_size_bytes"] / s["size_bytes"]
+    decode = s["generation/decode_tokens_per_s"] / s["baseline_generation/decode_tokens_per_s"]
+    assert decode == pytest.approx(s["generation/speedup_decode"])  # tokens/s: candidate over base
     # nothing of the baseline is logged under a candidate's name
     baseline_numbers = {10.0, 11.0, 70.0, 100.0, 4_000_000.0, 700_000_000.0}
     plain = {k: v for k, v in s.items() if not k.startswith("baseline")}
