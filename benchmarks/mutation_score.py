@@ -9,7 +9,9 @@ counted and listed apart: it is not judged, and it means a test is missing.
 
 from __future__ import annotations
 
+import ast
 import collections
+import copy
 import fnmatch
 import json
 import re
@@ -36,6 +38,39 @@ def statuses(patterns: list[str], root: Path = Path("mutants")) -> dict[str, str
     return out
 
 
+def _shape(node: ast.AST) -> str:
+    """A function's AST with its prose blanked (strings holding a space: messages, labels,
+    f-string text; never a key such as "higher_is_better"): equal shapes differ in words only."""
+    node = copy.deepcopy(node)
+    for n in ast.walk(node):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and " " in n.value:
+            n.value = ""
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+            n.name = ""
+    return ast.dump(node)
+
+
+def text_only(names: list[str], root: Path = Path("mutants")) -> set[str]:
+    """The mutants that change only a string's words (a message, a label of the trail): their
+    function's AST with its prose blanked equals the original's. They reword what is printed;
+    what is decided, computed or refused is the same code."""
+    out: set[str] = set()
+    by_file: dict[Path, list[str]] = collections.defaultdict(list)
+    for name in names:
+        by_file[root / (module_of(name).replace(".", "/") + ".py")].append(name)
+    for path, group in by_file.items():
+        if not path.is_file():
+            continue
+        funcs = {n.name: n for n in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}  # fmt: skip
+        for name in group:
+            short = name.rsplit(".", 1)[1]
+            orig = funcs.get(short.rsplit("__mutmut_", 1)[0] + "__mutmut_orig")
+            if orig is not None and short in funcs and _shape(funcs[short]) == _shape(orig):
+                out.add(name)
+    return out
+
+
 def score_line(status: dict[str, str]) -> tuple[int, int]:
     """(killed, judged): judged are the killed, timed-out and surviving mutants."""
     counts = collections.Counter(status.values())
@@ -59,8 +94,14 @@ def main(patterns: list[str]) -> int:
         untested = sum(s == "no tests" for s in ss.values())
         extra = f", {untested} reached by no test" if untested else ""
         print(f"  {module}: {k}/{j}" + (f" = {k / j:.1%}" if j else "") + extra)
-    for name in sorted(n for n, s in status.items() if s == "survived"):
-        print("survived:", name)
+    survivors = sorted(n for n, s in status.items() if s == "survived")
+    words = text_only(survivors)
+    if judged and words:
+        print(f"{len(words)} survivors change only a string's words (a message or a label, not "
+              f"what is decided): {killed}/{judged - len(words)} = "
+              f"{killed / (judged - len(words)):.1%} killed with those set aside")  # fmt: skip
+    for name in survivors:
+        print("survived:", name, "(text only)" if name in words else "")
     for name in sorted(n for n, s in status.items() if s == "no tests"):
         print("no tests:", name)
     return 0 if judged else 1
