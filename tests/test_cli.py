@@ -187,7 +187,7 @@ def test_your_own_onnx_model_and_image_folder_work_on_the_first_try(cache_dir, t
     assert {p: r["status"] for p, r in records.items()} == {"fp32": "ok", "int8": "ok"}
     int8 = records["int8"]
     assert int8["metric"]["n_samples"] == 405 and int8["metric"]["baseline"] > 0.9
-    assert int8["splits"] == {"train": 0, "calibration": 45, "validation": 405}
+    assert int8["splits"] == {"train": 0, "calibration": 45, "validation": 405, "selection_rows": 0}
     assert abs(int8["metric"]["delta_abs"]) <= 0.03
     assert "all 45 samples" in int8["details"]["warnings"][0]
     summary = (sweep / "summary.md").read_text()

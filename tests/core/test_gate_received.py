@@ -26,7 +26,7 @@ def test_a_changed_settable_value_that_interpolates_is_refused_naming_its_key():
     why = gate.changed_problem(composed, reference)
     assert why == (
         "the interpolation '${oc.env:SECRET}' at model.window is refused: a received config "
-        "writes its values out"
+        "is never resolved on your machine; write the value itself"
     )
     assert gate.changed_problem({"model": {"window": 256, "stride": 64}}, reference) is None
 
