@@ -24,7 +24,7 @@ class Spy:
             drop_of,
             everything,
         )
-        self.calls, self.ranks, self.drops = [], [], []
+        self.calls, self.ranks, self.drops, self.note = [], [], [], ""
 
     def job(self, name, over):
         self.calls.append((name, list(over)))
@@ -33,7 +33,8 @@ class Spy:
     def rank(self, over, unit):
         self.ranks.append((list(over), unit))
         return {"ranking": self.rankings.get(unit, []), "subset": {"rows": 10, "of": "samples"},
-                "all_quantized": {"drop": self.everything}, "folder": f"rank_{unit}"}  # fmt: skip
+                "all_quantized": {"drop": self.everything}, "folder": f"rank_{unit}",
+                "note": self.note}  # fmt: skip
 
     def subset_drop(self, over, key, patterns):
         self.drops.append((list(over), key, list(patterns)))
