@@ -118,3 +118,67 @@ def test_a_record_gets_the_drop_interval_in_its_direction_and_the_minimum_n():
     cos = continuous_fields(b, 0.97 * b, higher_is_better=True)  # 3 % lower cosine: 3 % drop
     assert cos["drop_ci95"] == pytest.approx([0.03, 0.03])
     assert continuous_fields(np.ones(10), np.zeros(10), True) == {}  # 0/1: Tango's case
+
+
+def bootstrap_t_quantiles(d: np.ndarray, confidence: float, n_boot: int, seed: int):
+    """The t statistics' tail quantiles, written out (one draw of n_boot x n indices)."""
+    n = d.size
+    x = d[np.random.default_rng(seed).integers(0, n, size=(n_boot, n))]
+    t = (x.mean(axis=1) - d.mean()) / (x.std(axis=1, ddof=1) / math.sqrt(n))
+    a = (1 - confidence) / 2
+    return np.quantile(t, [a, 1 - a])
+
+
+def inverted_interval(b, c, confidence, n_boot=2000, seed=0):
+    """The ratios u whose paired quantity c - u b has a mean its bootstrap-t interval cannot
+    tell from 0, found by bisecting on "is u inside" (no quadratic), minus 1."""
+    u0 = c.mean() / b.mean()
+    q_lo, q_hi = bootstrap_t_quantiles(c - u0 * b, confidence, n_boot, seed)
+
+    def inside(u):
+        d = c - u * b
+        return q_lo <= d.mean() / (d.std(ddof=1) / math.sqrt(d.size)) <= q_hi
+
+    def edge(near, far):
+        for _ in range(200):
+            mid = (near + far) / 2
+            near, far = (mid, far) if inside(mid) else (near, mid)
+        return near
+
+    return edge(u0, u0 - 1.0) - 1, edge(u0, u0 + 1.0) - 1
+
+
+@pytest.mark.parametrize(("level", "sign"), [(0.95, 1.0), (0.8, 1.0), (0.9, -1.0)])
+def test_the_relative_change_interval_inverts_the_bootstrap_t_exactly(level, sign):
+    rng = np.random.default_rng(11)
+    b = sign * np.abs(rng.normal(2.0, 1.0, 60))  # a negative baseline: the sign flips sides
+    c = b * 1.04 + sign * rng.gamma(1.0, 0.1, 60)  # skewed changes: unequal sides
+    want = inverted_interval(b, c, level)
+    got = relative_change_ci(b, c, level)
+    assert got == pytest.approx(want, abs=1e-9)
+    assert got[0] < c.mean() / b.mean() - 1 < got[1]
+    assert relative_change_ci(b, c, level, seed=3) == pytest.approx(
+        inverted_interval(b, c, level, seed=3), abs=1e-9
+    )
+    assert relative_change_ci(b, c, level, n_boot=500) == pytest.approx(
+        inverted_interval(b, c, level, n_boot=500), abs=1e-9
+    )
+
+
+def test_a_record_s_drop_interval_is_the_inverted_interval_turned_to_a_drop():
+    rng = np.random.default_rng(11)
+    b = np.abs(rng.normal(2.0, 1.0, 60))
+    c = b * 1.04 + rng.gamma(1.0, 0.1, 60)
+    lo, hi = inverted_interval(b, c, 0.9)  # a rise of ~9 %
+    f = continuous_fields(b, c, higher_is_better=False, confidence=0.9)  # a rise is worse
+    assert f["drop_ci95"] == pytest.approx([lo, hi], abs=1e-9)
+    assert f["min_n"] == max(30, math.floor(25 * sample_skewness(c - b) ** 2) + 1)
+    f = continuous_fields(b, c, higher_is_better=True, confidence=0.9)  # a rise is better
+    assert f["drop_ci95"] == pytest.approx([-hi, -lo], abs=1e-9)
+    # a negative baseline (a log-likelihood): c / b - 1 > 0 is c further below 0, a change
+    # relative to |b| of the opposite sign
+    lo, hi = inverted_interval(-b, -c, 0.95)
+    f = continuous_fields(-b, -c, higher_is_better=True)
+    assert f["drop_ci95"] == pytest.approx([lo, hi], abs=1e-9) and lo > 0
+    assert continuous_fields(b, 0.0 * b + 1.0, False)["drop_ci95"] is not None  # 1s, not 0/1
+    assert continuous_fields(np.ones(10), np.full(10, 0.5), False)["min_n"] == 30
