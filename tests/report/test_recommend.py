@@ -139,3 +139,49 @@ def test_no_ship_candidate_is_clearly_smaller_than_the_recommended_one_on_random
         t = _random_ships(rng, int(rng.integers(1, 9)))
         best, _ = recommend(t, "size")
         assert not (t.size_mb * 1.01 < t.size_mb[best] * 0.99).any()
+
+
+def _tied(rows: list[dict], higher: bool = True) -> pd.DataFrame:
+    """Ship rows no interval separates: one speed interval, overlapping metric intervals."""
+    base = {"verdict": "ship", "status": "ok", "higher_is_better": higher, "metric": 0.9,
+            "baseline_metric": 0.9, "ci_lo_abs": -0.01, "ci_hi_abs": 0.01, "speedup": 2.0,
+            "speedup_ci_lo": 1.5, "speedup_ci_hi": 2.5, "size_mb": 0.5, "reason": "r",
+            "pareto_p50_ms": True, "pareto_size_mb": True}  # fmt: skip
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+@pytest.mark.parametrize(
+    ("rows", "want"),
+    [  # PTQ before QAT, even at a lower precision
+        ([{"method": "qat", "precision": "fp16"}, {"method": "ptq", "precision": "int4"}], 1),
+        # then the higher precision; an unknown one ranks below int4
+        ([{"precision": "int8"}, {"precision": "fp16"}, {"precision": "int4"}], 1),
+        ([{"precision": "fp8", "speedup": 2.4}, {"precision": "int4"}], 1),
+        # then the cost: the higher paired speedup inside the shared interval
+        ([{"speedup": 1.9}, {"speedup": 2.1}, {"speedup": 2.0}], 1),
+        # then the metric, then the run key, whatever the rows' order
+        ([{"metric": 0.899}, {"metric": 0.901}], 1),
+        ([{"run_key": "b"}, {"run_key": "a"}, {"run_key": "c"}], 1),
+    ],
+)
+def test_the_tie_rule_orders_method_precision_cost_metric_key(rows, want):
+    rows = [{"method": "ptq", "precision": "int8", "run_key": f"k{i}", **r}
+            for i, r in enumerate(rows)]  # fmt: skip
+    best, why = recommend(_tied(rows), "latency")
+    assert best == want
+    assert f"({len(rows) - 1} other(s) not separated from it" in why
+
+
+def test_the_tie_rule_s_metric_side_and_missing_columns():
+    # lower is better: the smaller metric wins; without method, precision or run key columns
+    # every row is a PTQ of one precision and the cost, then the metric, decide
+    rows = [{"metric": 0.901}, {"metric": 0.899}]
+    assert recommend(_tied(rows, higher=False), "latency")[0] == 1
+    assert recommend(_tied(rows, higher=True), "latency")[0] == 0
+    t = _tied([{"speedup": 2.0}, {"speedup": 2.2}]).assign(method="qat")
+    t.loc[0, "method"] = "ptq"
+    assert recommend(t, "latency")[0] == 0  # method present: PTQ first, though slower
+    assert recommend(t.drop(columns="method"), "latency")[0] == 1  # absent: all PTQ
+    # size: a 0.8 % smaller model is inside the 1 % band, a tie the smaller size breaks
+    s = _tied([{"size_mb": 0.504}, {"size_mb": 0.500}])
+    assert recommend(s, "size")[0] == 1
