@@ -185,3 +185,60 @@ def test_the_tie_rule_s_metric_side_and_missing_columns():
     # size: a 0.8 % smaller model is inside the 1 % band, a tie the smaller size breaks
     s = _tied([{"size_mb": 0.504}, {"size_mb": 0.500}])
     assert recommend(s, "size")[0] == 1
+
+
+def test_speed_fields_take_each_ratio_s_geometric_centre_and_the_raw_figures():
+    from runner.report.paired import speed_fields
+
+    gen = _generation(24.0, ttft=300.0, speedup_decode=9.0, speedup_decode_ci=[1.6, 2.5],
+                      speedup_prefill=1.5, speedup_prefill_ci=[1.0, 4.0])  # fmt: skip
+    rec = {"speedup": 3.0, "speedup_ci": [2.0, 8.0], "latency": {"p50_ms": 0.02},
+           "baseline_latency": {"p50_ms": 0.05}, "generation": gen,
+           "baseline_generation": _generation(11.0, ttft=450.0)}  # fmt: skip
+    f = speed_fields(rec, baseline_row=False)
+    assert f == pytest.approx({"speedup": 4.0, "speedup_prefill": 2.0, "speedup_decode": 2.0,
+                               "p50_ms_job": 0.02, "base_p50_ms": 0.05, "ttft_ms_job": 300.0,
+                               "base_ttft_ms": 450.0, "decode_tps_job": 24.0,
+                               "base_decode_tps": 11.0})  # fmt: skip
+    # FP32 against itself: every ratio 1 and its own figures are its baseline block's
+    f = speed_fields(rec, baseline_row=True)
+    assert [f[k] for k in ("speedup", "speedup_prefill", "speedup_decode")] == [1.0] * 3
+    assert (f["ttft_ms_job"], f["decode_tps_job"], f["p50_ms_job"]) == (450.0, 11.0, 0.02)
+    no_base = {k: v for k, v in rec.items() if k != "baseline_generation"}
+    f = speed_fields(no_base, baseline_row=True)  # no baseline block: its own generation
+    assert (f["ttft_ms_job"], f["decode_tps_job"]) == (300.0, 24.0)
+    assert math.isnan(f["base_ttft_ms"]) and math.isnan(f["base_decode_tps"])
+    f = speed_fields({}, baseline_row=False)  # nothing timed: NaN, not an error
+    assert all(math.isnan(v) for v in f.values()) and len(f) == 9
+
+
+@pytest.mark.parametrize(
+    "ci", [None, [2.0], [2.0, 8.0, 9.0], [0.0, 8.0], [8.0, 2.0], [2.0, math.inf], [None, 8.0]]
+)
+def test_a_ratio_without_a_usable_interval_keeps_its_point(ci):
+    from runner.report.paired import centre
+
+    assert centre(3.0, ci) == 3.0
+    assert centre(3.0, (2.0, 2.0)) == 2.0 and centre(3.0, (2.0, 8.0)) == 4.0
+    assert math.isnan(centre(None, ci))
+
+
+def test_the_shown_speed_columns_scale_each_group_s_median_baseline_by_the_ratio():
+    from runner.report.paired import scale_to_reference
+
+    df = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "b"],
+        "base_p50_ms": [1.0, 2.0, 6.0, 10.0, np.nan], "p50_ms_job": [0.9, 0.5, 0.7, 5.0, 4.0],
+        "speedup": [1.0, 2.0, np.nan, 4.0, 0.0],
+        "base_ttft_ms": [100.0, 300.0, 200.0, np.nan, np.nan], "ttft_ms_job": [1.0] * 5,
+        "speedup_prefill": [2.0, 4.0, 1.0, 1.0, 1.0],
+        "base_decode_tps": [10.0, 30.0, 20.0, 8.0, 8.0], "decode_tps_job": [7.0] * 5,
+        "speedup_decode": [2.0, 0.5, -1.0, 3.0, "x"],
+    })  # fmt: skip
+    out = scale_to_reference(df, ("model",))
+    # group a's reference p50 is median(1, 2, 6) = 2; b's is 10 (NaN left out)
+    assert list(out.p50_ms) == pytest.approx([2.0, 1.0, 0.7, 2.5, 4.0])  # no ratio: own
+    assert list(out.ttft_ms[:3]) == pytest.approx([100.0, 50.0, 200.0])
+    assert list(out.ttft_ms[3:]) == [1.0, 1.0]  # no baseline figure in the group: own
+    assert list(out.decode_tps) == pytest.approx([40.0, 10.0, 7.0, 24.0, 7.0])
+    assert "p50_ms" not in df  # the input is left alone
