@@ -139,3 +139,53 @@ def test_drop_interval_at_for_continuous_outcomes_is_the_relative_change_s():
     assert drop_interval_at(cos, (b, c), 0.9) == pytest.approx((-want[1], -want[0]), rel=1e-9)
     assert drop_interval_at(mae, None, 0.9) is None
     assert drop_interval_at(dict(mae, value=2 * mae["value"]), (b, c), 0.9) is None  # not its
+
+
+def test_continuous_evidence_from_outcomes_turns_the_ratio_s_interval_to_a_drop():
+    from runner.report.outcomes import UNBOUNDED, continuous_evidence
+
+    b, c = _mae_pair(90, 0.05, seed=8)
+    cos = {"name": "cosine", "baseline": float(b.mean()), "value": float(c.mean())}
+    lo, hi = relative_change_ci(b, c)  # a rise; the key left out: higher is better
+    ci, min_n, n = continuous_evidence(cos, (b, c))
+    assert ci == pytest.approx((-hi, -lo), rel=1e-9) and n == 90
+    assert min_n == max(30, math.floor(25 * skew(c - b) ** 2) + 1)
+    mae = dict(cos, name="mae", higher_is_better=False)
+    assert continuous_evidence(mae, (b, c))[0] == pytest.approx((lo, hi), rel=1e-9)
+    z = np.random.default_rng(2).normal(0.0, 1.0, 60)  # baseline mean not clear of 0
+    near0 = {"name": "score", "baseline": float(z.mean()), "value": float(z.mean() + 0.1)}
+    assert continuous_evidence(near0, (z, z + 0.1))[0] == UNBOUNDED
+    # what the record wrote wins; a written null interval is unbounded, a missing one unknown
+    assert continuous_evidence(dict(mae, drop_ci95=[0.1, 0.2]), (b, c))[:2] == ([0.1, 0.2], None)
+    assert continuous_evidence(dict(mae, drop_ci95=None), (b, c))[0] == UNBOUNDED
+    assert continuous_evidence(dict(mae, min_n=40, n_samples=90), (b, c)) == (None, 40, 90)
+
+
+def skew(x: np.ndarray) -> float:
+    """Adjusted Fisher-Pearson skewness G1, written out."""
+    n, d = x.size, x - x.mean()
+    return float((d**3).mean() / (d**2).mean() ** 1.5 * math.sqrt(n * (n - 1)) / (n - 2))
+
+
+def test_too_few_only_below_the_minimum_and_only_with_both_counts():
+    from runner.report.outcomes import too_few
+
+    assert too_few(30, 30) is None and too_few(30, 31) is None
+    assert too_few(None, 5) is None and too_few(30, None) is None and too_few(30.0, 5) is None
+    assert too_few(30, 29) == (
+        "no verdict on a continuous metric from 29 paired samples: it needs at least 30 "
+        "(30, or 25 x the squared skewness of the per-sample changes when more, Cochran's "
+        "rule: below that a bootstrap interval of the mean does not hold its 95 % when the "
+        "changes are skewed); about 1 more validation samples would allow one"
+    )
+
+
+def test_outcomes_belong_to_a_metric_whose_means_were_rounded():
+    from runner.report.outcomes import belonging
+
+    b, c = _mae_pair(50, 0.05, seed=9)
+    mae = {"name": "mae", "baseline": round(float(b.mean()), 4), "value": round(c.mean(), 4),
+           "higher_is_better": False}  # fmt: skip
+    got = belonging(mae, (list(b), c))  # means within 1e-3 relative of the rounded ones
+    assert got is not None and got[0].dtype == np.float64 and np.array_equal(got[0], b)
+    assert belonging(mae, (b[:10], c)) is None and belonging(mae, ([], [])) is None
