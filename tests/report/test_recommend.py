@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.report.recommend import recommend
+from runner.report.recommend import pareto_front, recommend
 from runner.report.summary import build_table
 from runner.report.verdict import Thresholds
 from tests.records import baseline_record, make_record
@@ -242,3 +242,51 @@ def test_the_shown_speed_columns_scale_each_group_s_median_baseline_by_the_ratio
     assert list(out.ttft_ms[3:]) == [1.0, 1.0]  # no baseline figure in the group: own
     assert list(out.decode_tps) == pytest.approx([40.0, 10.0, 7.0, 24.0, 7.0])
     assert "p50_ms" not in df  # the input is left alone
+
+
+def test_a_row_s_speed_interval_counts_only_when_it_is_one():
+    from runner.report.recommend import _speed
+
+    t = pd.DataFrame({"speedup": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+                      "speedup_ci_lo": [1.5, 0.0, 2.5, np.nan, 1.8, -1.0],
+                      "speedup_ci_hi": [2.5, 2.5, 1.5, 2.5, 1.8, np.inf]})  # fmt: skip
+    point, lo, hi = _speed(t)
+    assert list(lo) == [1.5, 2.0, 2.0, 2.0, 1.8, 2.0]  # valid, 0, reversed, NaN, zero width, inf
+    assert list(hi) == [2.5, 2.0, 2.0, 2.0, 1.8, 2.0]
+    point, lo, hi = _speed(t.drop(columns="speedup_ci_hi"))  # half an interval: the point
+    assert list(lo) == list(hi) == list(point) == [2.0] * 6
+    point, lo, hi = _speed(t.drop(columns="speedup"))  # no point: NaN where no interval
+    assert np.isnan(point).all() and lo[0] == 1.5 and np.isnan(lo[1])
+
+
+def test_the_recommendation_says_its_speed_and_how_many_it_clearly_beats():
+    rows = [{"speedup": 3.0, "speedup_ci_lo": 3.0, "speedup_ci_hi": 3.0},  # zero width
+            {"speedup": 2.0, "speedup_ci_lo": 1.5, "speedup_ci_hi": 3.0},  # ends on its lo
+            {"speedup": 1.2, "speedup_ci_lo": 1.1, "speedup_ci_hi": 1.3}]  # fmt: skip
+    t = _tied(rows).assign(method="ptq", precision="int8", run_key=["a", "b", "c"])
+    best, why = recommend(t, "latency")
+    assert best == 0
+    said = "3.00x FP32's speed in its own job, clearly faster than 1 other ship candidate(s)."
+    assert said in why
+    assert recommend(t, "size")[1].endswith("r")  # no speed said under size
+    t = t.assign(pareto_p50_ms=False)
+    why = recommend(t, "latency")[1]
+    assert why.startswith(
+        "no ship candidate is on the latency Pareto front; the latency-best ship candidate "
+        "(1 other(s) not separated from it by the metric or latency interval"
+    )
+
+
+def test_nothing_ships_says_the_counts_and_what_to_run():
+    t = pd.DataFrame({"verdict": ["hold", "hold", "inconclusive"], "status": "ok",
+                      "reason": "r", "pareto_p50_ms": True})  # fmt: skip
+    assert recommend(t, "latency") == (None, (
+        "nothing ships (2 hold, 1 inconclusive) and the group has no ok FP32 PTQ baseline row: "
+        "nothing to recommend; run precision=fp32 method=ptq"))  # fmt: skip
+
+
+def test_the_front_is_a_named_boolean_column():
+    t = pd.DataFrame({"metric": [0.9, 0.8], "size_mb": [1.0, 2.0]}, index=[5, 7])
+    front = pareto_front(t, "metric", "size_mb", higher_is_better=True)
+    assert front.name == "pareto_size_mb" and front.dtype == bool
+    assert list(front.index) == [5, 7] and list(front) == [True, False]
