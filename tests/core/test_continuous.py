@@ -148,10 +148,12 @@ def inverted_interval(b, c, confidence, n_boot=2000, seed=0):
     return edge(u0, u0 - 1.0) - 1, edge(u0, u0 + 1.0) - 1
 
 
-@pytest.mark.parametrize(("level", "sign"), [(0.95, 1.0), (0.8, 1.0), (0.9, -1.0)])
+@pytest.mark.parametrize(
+    ("level", "sign"), [(0.95, 1.0), (0.8, 1.0), (0.9, -1.0), (0.95, 0.2), (0.95, -0.2)]
+)
 def test_the_relative_change_interval_inverts_the_bootstrap_t_exactly(level, sign):
     rng = np.random.default_rng(11)
-    b = sign * np.abs(rng.normal(2.0, 1.0, 60))  # a negative baseline: the sign flips sides
+    b = sign * np.abs(rng.normal(2.0, 1.0, 60))  # < 0: the sides flip; 0.2: a mean of 0.4
     c = b * 1.04 + sign * rng.gamma(1.0, 0.1, 60)  # skewed changes: unequal sides
     want = inverted_interval(b, c, level)
     got = relative_change_ci(b, c, level)
@@ -182,3 +184,48 @@ def test_a_record_s_drop_interval_is_the_inverted_interval_turned_to_a_drop():
     assert f["drop_ci95"] == pytest.approx([lo, hi], abs=1e-9) and lo > 0
     assert continuous_fields(b, 0.0 * b + 1.0, False)["drop_ci95"] is not None  # 1s, not 0/1
     assert continuous_fields(np.ones(10), np.full(10, 0.5), False)["min_n"] == 30
+
+
+def test_the_relative_change_is_unbounded_when_either_end_is():
+    # 8 noisy samples: the lower end's quantile leaves the baseline's mean not clear of 0,
+    # the upper one's does; one missing end is no interval
+    b = [
+        2.0841642179821704,
+        1.1128147573130496,
+        0.10780090077542992,
+        -0.10607045151010319,
+        0.450729009199193,
+        1.2642341481640593,
+        -0.21154182024648294,
+        0.7489893101539443,
+    ]
+    c = [
+        2.310831705449658,
+        1.5007930182168354,
+        0.3546169867441862,
+        0.21647482791784192,
+        0.8612186556284038,
+        1.5440230045551413,
+        -0.18109542997125508,
+        0.830946819126605,
+    ]
+    assert relative_change_ci(np.array(b), np.array(c)) is None  # fmt: skip
+    assert relative_change_ci(np.ones(1), np.ones(1)) is None  # one sample: no interval
+    assert relative_change_ci(np.ones(5), np.ones(6)) is None  # not paired
+
+
+def test_only_an_exactly_proportional_candidate_gets_a_zero_width_interval():
+    b = np.linspace(1.0, 2.0, 40) * 1000
+    u = (1.02 * b).mean() / b.mean()
+    assert relative_change_ci(b, 1.02 * b) == (u - 1, u - 1)  # exactly, no bootstrap
+    assert relative_change_ci(b, np.zeros(40)) == (-1.0, -1.0)  # all lost: -100 %
+    z = np.arange(20.0)  # a baseline outcome of 0 among others: no special case
+    lo, hi = relative_change_ci(z, z + np.random.default_rng(0).normal(0, 0.5, 20))
+    assert hi - lo > 0.01 and lo < 0 < hi
+
+
+def test_resamples_without_spread_leave_that_side_unbounded():
+    # one sample carries the change: 35 % of resamples miss it, have no spread and another
+    # mean (t = -inf), so nothing bounds the upper end; the lower end stays finite
+    lo, hi = studentized_ci(np.r_[np.zeros(9), 1.0])
+    assert hi == math.inf and -0.2 < lo < 0.1
