@@ -229,3 +229,27 @@ def test_resamples_without_spread_leave_that_side_unbounded():
     # mean (t = -inf), so nothing bounds the upper end; the lower end stays finite
     lo, hi = studentized_ci(np.r_[np.zeros(9), 1.0])
     assert hi == math.inf and -0.2 < lo < 0.1
+
+
+def test_small_and_degenerate_inputs():
+    # three samples are enough for a skewness: G1 of (0, 0, 1) is 2/27 / (2/9)^1.5 * sqrt(6)
+    assert skewness(np.array([0.0, 0.0, 1.0])) == pytest.approx(sample_skewness(np.r_[0, 0, 1.0]))
+    assert skewness(np.array([0.0, 0.0, 1.0])) == pytest.approx(math.sqrt(3))
+    assert skewness(np.ones(5)) == 0.0 and skewness(np.array([1.0, 2.0])) == 0.0
+    lo, hi = studentized_ci(np.array([0.0, 1.0]))  # two samples: an interval, not a refusal
+    assert lo <= 0.5 <= hi
+    # 0/1 outcomes on both sides (both with 0s and 1s): Tango's case, no fields
+    assert continuous_fields(np.r_[0.0, 1, 1, 0], np.r_[1.0, 1, 0, 0], True) == {}
+    # one sample carries a loss: the lower end is unbounded (the mirror of the gain above)
+    lo, hi = studentized_ci(np.r_[np.zeros(9), -1.0])
+    assert lo == -math.inf and -0.1 < hi < 0.2
+
+
+def test_a_baseline_mean_below_1_keeps_the_drop_s_direction():
+    rng = np.random.default_rng(11)
+    b = 0.2 * np.abs(rng.normal(2.0, 1.0, 60))  # mean about 0.4
+    c = b * 1.04 + 0.2 * rng.gamma(1.0, 0.1, 60)
+    lo, hi = inverted_interval(b, c, 0.95)
+    assert continuous_fields(b, c, higher_is_better=False)["drop_ci95"] == pytest.approx(
+        [lo, hi], abs=1e-9
+    )

@@ -106,3 +106,23 @@ def test_more_to_settle_has_no_answer_without_an_interval_or_a_gap(n, half, z, g
     from runner.core.sequential import more_to_settle
 
     assert more_to_settle(n, half, z, gap) is None
+
+
+def test_a_speed_interval_from_two_runs_is_widened_on_the_log_scale():
+    # log ends -0.105 and 0.470: their centre and half-width differ (unlike a (1, x^2) interval)
+    r = t_quantile(confidence_of(2.5), 1) / t_quantile(0.95, 1)  # 1 degree of freedom
+    lo, hi = math.log(0.9), math.log(1.6)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    want = (math.exp(mid - half * r), math.exp(mid + half * r))
+    assert widen_ratio((0.9, 1.6), 2, 2.5) == pytest.approx(want) and want[0] < 0.9
+    assert widen_ratio((0.9, 1.6), 2, math.inf) == (0.0, math.inf)  # no boundary: no bound
+    for ci, runs in (((0.9, 1.6), 1), ((0.0, 1.6), 5), ((0.9, 0.0), 5), ((-1.0, 0.5), 5)):
+        assert widen_ratio(ci, runs, 2.5) is None
+    assert widen(1.0, (0.5, 2.0), math.inf, 1.96) == (-math.inf, math.inf)
+    assert confidence_of(math.inf) == 1.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 1.5, -0.1])
+def test_alpha_outside_0_1_is_refused(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
+        spent(0.5, alpha)
