@@ -63,10 +63,10 @@ def test_two_candidates_are_a_family_and_the_interval_is_said_in_percent():
 def test_an_interval_ending_on_the_line_does_not_clear_it(monkeypatch):
     import runner.report.family as family
 
-    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.004, 0.01))
-    assert "[0.40, 1.00] % reaches the line" in family_note(3, {}, (), 0.01)
-    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.004, 0.0099))
-    assert "[0.40, 0.99] % still clears the line" in family_note(3, {}, (), 0.01)
+    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.0123, 0.02))
+    assert "[1.23, 2.00] % reaches the line" in family_note(3, {}, (), 0.02)
+    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.0123, 0.0199))
+    assert "[1.23, 1.99] % still clears the line" in family_note(3, {}, (), 0.02)
 
 
 def test_candidates_counts_ok_rows_that_are_not_the_baseline():

@@ -208,6 +208,9 @@ def test_speed_fields_take_each_ratio_s_geometric_centre_and_the_raw_figures():
     f = speed_fields(no_base, baseline_row=True)  # no baseline block: its own generation
     assert (f["ttft_ms_job"], f["decode_tps_job"]) == (300.0, 24.0)
     assert math.isnan(f["base_ttft_ms"]) and math.isnan(f["base_decode_tps"])
+    points = {"speedup": 2.5, "generation": {"speedup_prefill": 1.5, "speedup_decode": 3.0}}
+    f = speed_fields(points, baseline_row=False)  # no intervals: the recorded points
+    assert (f["speedup"], f["speedup_prefill"], f["speedup_decode"]) == (2.5, 1.5, 3.0)
     f = speed_fields({}, baseline_row=False)  # nothing timed: NaN, not an error
     assert all(math.isnan(v) for v in f.values()) and len(f) == 9
 
@@ -233,7 +236,7 @@ def test_the_shown_speed_columns_scale_each_group_s_median_baseline_by_the_ratio
         "base_ttft_ms": [100.0, 300.0, 200.0, np.nan, np.nan], "ttft_ms_job": [1.0] * 5,
         "speedup_prefill": [2.0, 4.0, 1.0, 1.0, 1.0],
         "base_decode_tps": [10.0, 30.0, 20.0, 8.0, 8.0], "decode_tps_job": [7.0] * 5,
-        "speedup_decode": [2.0, 0.5, -1.0, 3.0, "x"],
+        "speedup_decode": [2.0, 0.5, "x", 3.0, 0.0],
     })  # fmt: skip
     out = scale_to_reference(df, ("model",))
     # group a's reference p50 is median(1, 2, 6) = 2; b's is 10 (NaN left out)
