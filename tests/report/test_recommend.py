@@ -293,3 +293,14 @@ def test_the_front_is_a_named_boolean_column():
     front = pareto_front(t, "metric", "size_mb", higher_is_better=True)
     assert front.name == "pareto_size_mb" and front.dtype == bool
     assert list(front.index) == [5, 7] and list(front) == [True, False]
+
+
+@pytest.mark.parametrize("speed", [np.nan, -1.0])
+def test_a_row_without_a_usable_speed_loses_to_any_measured_one(speed):
+    # the unmeasured row would win the tie rule (fp16 over int8): it must cost +inf instead
+    rows = [{"precision": "fp16", "speedup": speed, "speedup_ci_lo": np.nan,
+             "speedup_ci_hi": np.nan}, {"precision": "int8"}]  # fmt: skip
+    t = _tied(rows).assign(method="ptq", run_key=["a", "b"])
+    assert recommend(t, "latency")[0] == 1
+    s = _tied([{"precision": "fp16", "size_mb": np.nan}, {"precision": "int8"}])
+    assert recommend(s.assign(method="ptq", run_key=["a", "b"]), "size")[0] == 1
