@@ -116,6 +116,8 @@ def test_a_speed_interval_from_two_runs_is_widened_on_the_log_scale():
     want = (math.exp(mid - half * r), math.exp(mid + half * r))
     assert widen_ratio((0.9, 1.6), 2, 2.5) == pytest.approx(want) and want[0] < 0.9
     assert widen_ratio((0.9, 1.6), 2, math.inf) == (0.0, math.inf)  # no boundary: no bound
+    slower = widen_ratio((0.5, 0.9), 5, 2.5)  # wholly below 1: widened too
+    assert slower is not None and slower[0] < 0.5 and slower[1] > 0.9
     for ci, runs in (((0.9, 1.6), 1), ((0.0, 1.6), 5), ((0.9, 0.0), 5), ((-1.0, 0.5), 5)):
         assert widen_ratio(ci, runs, 2.5) is None
     assert widen(1.0, (0.5, 2.0), math.inf, 1.96) == (-math.inf, math.inf)
