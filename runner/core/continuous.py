@@ -106,9 +106,9 @@ def relative_change_ci(
     if float(np.std(c - u0 * b)) <= 1e-12 * scale:  # the candidate is u0 times the baseline
         return u0 - 1.0, u0 - 1.0
     q_lo, q_hi = _quantiles(_t_stats(b, c, u0, n_boot, seed), confidence)
-    sign = 1.0 if b.mean() > 0 else -1.0  # mean(c - u b) falls in u when the baseline is > 0
-    ends = (_fieller_root(b, c, q_hi if sign > 0 else q_lo, upper=False),
-            _fieller_root(b, c, q_lo if sign > 0 else q_hi, upper=True))  # fmt: skip
+    falls = b.mean() > 0  # mean(c - u b) falls in u when the baseline is > 0
+    ends = (_fieller_root(b, c, q_hi if falls else q_lo, upper=False),
+            _fieller_root(b, c, q_lo if falls else q_hi, upper=True))  # fmt: skip
     if ends[0] is None or ends[1] is None:
         return None
     return ends[0] - 1.0, ends[1] - 1.0

@@ -104,8 +104,9 @@ def contenders(ships: pd.DataFrame, objective: str) -> pd.DataFrame:
     first = ~cheaper.any(axis=1)
     m_lo, m_hi = _metric_interval(ships)
     better = m_lo[None, :] > m_hi[:, None]  # [i, j]: row j clearly better on the metric
-    close = ~cheaper & ~cheaper.T
-    keep = first & ~(better & close & first[None, :]).any(axis=1)
+    # a row j clearly cheaper than i already drops i, and i clearly cheaper than j drops j:
+    # among rows both `first`, the cost intervals overlap
+    keep = first & ~(better & first[None, :]).any(axis=1)
     return ships[keep]
 
 

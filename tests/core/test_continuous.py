@@ -118,3 +118,138 @@ def test_a_record_gets_the_drop_interval_in_its_direction_and_the_minimum_n():
     cos = continuous_fields(b, 0.97 * b, higher_is_better=True)  # 3 % lower cosine: 3 % drop
     assert cos["drop_ci95"] == pytest.approx([0.03, 0.03])
     assert continuous_fields(np.ones(10), np.zeros(10), True) == {}  # 0/1: Tango's case
+
+
+def bootstrap_t_quantiles(d: np.ndarray, confidence: float, n_boot: int, seed: int):
+    """The t statistics' tail quantiles, written out (one draw of n_boot x n indices)."""
+    n = d.size
+    x = d[np.random.default_rng(seed).integers(0, n, size=(n_boot, n))]
+    t = (x.mean(axis=1) - d.mean()) / (x.std(axis=1, ddof=1) / math.sqrt(n))
+    a = (1 - confidence) / 2
+    return np.quantile(t, [a, 1 - a])
+
+
+def inverted_interval(b, c, confidence, n_boot=2000, seed=0):
+    """The ratios u whose paired quantity c - u b has a mean its bootstrap-t interval cannot
+    tell from 0, found by bisecting on "is u inside" (no quadratic), minus 1."""
+    u0 = c.mean() / b.mean()
+    q_lo, q_hi = bootstrap_t_quantiles(c - u0 * b, confidence, n_boot, seed)
+
+    def inside(u):
+        d = c - u * b
+        return q_lo <= d.mean() / (d.std(ddof=1) / math.sqrt(d.size)) <= q_hi
+
+    def edge(near, far):
+        for _ in range(200):
+            mid = (near + far) / 2
+            near, far = (mid, far) if inside(mid) else (near, mid)
+        return near
+
+    return edge(u0, u0 - 1.0) - 1, edge(u0, u0 + 1.0) - 1
+
+
+@pytest.mark.parametrize(
+    ("level", "sign"), [(0.95, 1.0), (0.8, 1.0), (0.9, -1.0), (0.95, 0.2), (0.95, -0.2)]
+)
+def test_the_relative_change_interval_inverts_the_bootstrap_t_exactly(level, sign):
+    rng = np.random.default_rng(11)
+    b = sign * np.abs(rng.normal(2.0, 1.0, 60))  # < 0: the sides flip; 0.2: a mean of 0.4
+    c = b * 1.04 + sign * rng.gamma(1.0, 0.1, 60)  # skewed changes: unequal sides
+    want = inverted_interval(b, c, level)
+    got = relative_change_ci(b, c, level)
+    assert got == pytest.approx(want, abs=1e-9)
+    assert got[0] < c.mean() / b.mean() - 1 < got[1]
+    assert relative_change_ci(b, c, level, seed=3) == pytest.approx(
+        inverted_interval(b, c, level, seed=3), abs=1e-9
+    )
+    assert relative_change_ci(b, c, level, n_boot=500) == pytest.approx(
+        inverted_interval(b, c, level, n_boot=500), abs=1e-9
+    )
+
+
+def test_a_record_s_drop_interval_is_the_inverted_interval_turned_to_a_drop():
+    rng = np.random.default_rng(11)
+    b = np.abs(rng.normal(2.0, 1.0, 60))
+    c = b * 1.04 + rng.gamma(1.0, 0.1, 60)
+    lo, hi = inverted_interval(b, c, 0.9)  # a rise of ~9 %
+    f = continuous_fields(b, c, higher_is_better=False, confidence=0.9)  # a rise is worse
+    assert f["drop_ci95"] == pytest.approx([lo, hi], abs=1e-9)
+    assert f["min_n"] == max(30, math.floor(25 * sample_skewness(c - b) ** 2) + 1)
+    f = continuous_fields(b, c, higher_is_better=True, confidence=0.9)  # a rise is better
+    assert f["drop_ci95"] == pytest.approx([-hi, -lo], abs=1e-9)
+    # a negative baseline (a log-likelihood): c / b - 1 > 0 is c further below 0, a change
+    # relative to |b| of the opposite sign
+    lo, hi = inverted_interval(-b, -c, 0.95)
+    f = continuous_fields(-b, -c, higher_is_better=True)
+    assert f["drop_ci95"] == pytest.approx([lo, hi], abs=1e-9) and lo > 0
+    assert continuous_fields(b, 0.0 * b + 1.0, False)["drop_ci95"] is not None  # 1s, not 0/1
+    assert continuous_fields(np.ones(10), np.full(10, 0.5), False)["min_n"] == 30
+
+
+def test_the_relative_change_is_unbounded_when_either_end_is():
+    # 8 noisy samples: the lower end's quantile leaves the baseline's mean not clear of 0,
+    # the upper one's does; one missing end is no interval
+    b = [
+        2.0841642179821704,
+        1.1128147573130496,
+        0.10780090077542992,
+        -0.10607045151010319,
+        0.450729009199193,
+        1.2642341481640593,
+        -0.21154182024648294,
+        0.7489893101539443,
+    ]
+    c = [
+        2.310831705449658,
+        1.5007930182168354,
+        0.3546169867441862,
+        0.21647482791784192,
+        0.8612186556284038,
+        1.5440230045551413,
+        -0.18109542997125508,
+        0.830946819126605,
+    ]
+    assert relative_change_ci(np.array(b), np.array(c)) is None  # fmt: skip
+    assert relative_change_ci(np.ones(1), np.ones(1)) is None  # one sample: no interval
+    assert relative_change_ci(np.ones(5), np.ones(6)) is None  # not paired
+
+
+def test_only_an_exactly_proportional_candidate_gets_a_zero_width_interval():
+    b = np.linspace(1.0, 2.0, 40) * 1000
+    u = (1.02 * b).mean() / b.mean()
+    assert relative_change_ci(b, 1.02 * b) == (u - 1, u - 1)  # exactly, no bootstrap
+    assert relative_change_ci(b, np.zeros(40)) == (-1.0, -1.0)  # all lost: -100 %
+    z = np.arange(20.0)  # a baseline outcome of 0 among others: no special case
+    lo, hi = relative_change_ci(z, z + np.random.default_rng(0).normal(0, 0.5, 20))
+    assert hi - lo > 0.01 and lo < 0 < hi
+
+
+def test_resamples_without_spread_leave_that_side_unbounded():
+    # one sample carries the change: 35 % of resamples miss it, have no spread and another
+    # mean (t = -inf), so nothing bounds the upper end; the lower end stays finite
+    lo, hi = studentized_ci(np.r_[np.zeros(9), 1.0])
+    assert hi == math.inf and -0.2 < lo < 0.1
+
+
+def test_small_and_degenerate_inputs():
+    # three samples are enough for a skewness: G1 of (0, 0, 1) is 2/27 / (2/9)^1.5 * sqrt(6)
+    assert skewness(np.array([0.0, 0.0, 1.0])) == pytest.approx(sample_skewness(np.r_[0, 0, 1.0]))
+    assert skewness(np.array([0.0, 0.0, 1.0])) == pytest.approx(math.sqrt(3))
+    assert skewness(np.ones(5)) == 0.0 and skewness(np.array([1.0, 2.0])) == 0.0
+    lo, hi = studentized_ci(np.array([0.0, 1.0]))  # two samples: an interval, not a refusal
+    assert lo <= 0.5 <= hi
+    # 0/1 outcomes on both sides (both with 0s and 1s): Tango's case, no fields
+    assert continuous_fields(np.r_[0.0, 1, 1, 0], np.r_[1.0, 1, 0, 0], True) == {}
+    # one sample carries a loss: the lower end is unbounded (the mirror of the gain above)
+    lo, hi = studentized_ci(np.r_[np.zeros(9), -1.0])
+    assert lo == -math.inf and -0.1 < hi < 0.2
+
+
+def test_a_baseline_mean_below_1_keeps_the_drop_s_direction():
+    rng = np.random.default_rng(11)
+    b = 0.2 * np.abs(rng.normal(2.0, 1.0, 60))  # mean about 0.4
+    c = b * 1.04 + 0.2 * rng.gamma(1.0, 0.1, 60)
+    lo, hi = inverted_interval(b, c, 0.95)
+    assert continuous_fields(b, c, higher_is_better=False)["drop_ci95"] == pytest.approx(
+        [lo, hi], abs=1e-9
+    )

@@ -78,3 +78,53 @@ def test_a_t_interval_is_widened_by_its_own_quantiles():
     lo, hi = widen(0.0, (-2.144787, 2.144787), 4.33, 1.959964, df=14)  # t_14, 97.5 %: tables
     assert hi == pytest.approx(t_quantile(confidence_of(4.33), 14), rel=1e-4)
     assert 6.4 < hi < 6.5 and lo == -hi
+
+
+def test_more_to_settle_is_the_fixed_size_sample_for_80_percent_power():
+    """((z_0.975 + z_0.8) sd / gap)^2 with the table's normal quantiles (1.959964, 0.841621)
+    and sd recovered from the interval: half = z sd / sqrt(n)."""
+    from runner.core.sequential import more_to_settle
+
+    n, half, z, gap = 100, 0.3, 2.5, 0.07
+    sd = half * math.sqrt(n) / z  # 1.2
+    want = math.ceil(((1.959964 + 0.841621) * sd / gap) ** 2)
+    assert more_to_settle(n, half, z, gap) == want
+    assert more_to_settle(n, half, z, -gap) == want  # the gap's side does not matter
+    want90 = math.ceil(((1.959964 + 1.281552) * sd / gap) ** 2)  # z_0.9 = 1.281552
+    assert more_to_settle(n, half, z, gap, power=0.9) == want90 > want
+    # a gap the current interval already clears: still one more than it has
+    assert more_to_settle(n, half, z, 10.0) == n + 1
+    assert more_to_settle(1, half, z, 10.0) == 2  # one observation is enough to ask
+
+
+@pytest.mark.parametrize(
+    ("n", "half", "z", "gap"),
+    [(0, 0.3, 2.0, 0.1), (10, 0.0, 2.0, 0.1), (10, -0.1, 2.0, 0.1), (10, 0.3, 2.0, 0.0),
+     (10, 0.3, math.inf, 0.1), (10, 0.3, math.nan, 0.1)],
+)  # fmt: skip
+def test_more_to_settle_has_no_answer_without_an_interval_or_a_gap(n, half, z, gap):
+    from runner.core.sequential import more_to_settle
+
+    assert more_to_settle(n, half, z, gap) is None
+
+
+def test_a_speed_interval_from_two_runs_is_widened_on_the_log_scale():
+    # log ends -0.105 and 0.470: their centre and half-width differ (unlike a (1, x^2) interval)
+    r = t_quantile(confidence_of(2.5), 1) / t_quantile(0.95, 1)  # 1 degree of freedom
+    lo, hi = math.log(0.9), math.log(1.6)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    want = (math.exp(mid - half * r), math.exp(mid + half * r))
+    assert widen_ratio((0.9, 1.6), 2, 2.5) == pytest.approx(want) and want[0] < 0.9
+    assert widen_ratio((0.9, 1.6), 2, math.inf) == (0.0, math.inf)  # no boundary: no bound
+    slower = widen_ratio((0.5, 0.9), 5, 2.5)  # wholly below 1: widened too
+    assert slower is not None and slower[0] < 0.5 and slower[1] > 0.9
+    for ci, runs in (((0.9, 1.6), 1), ((0.0, 1.6), 5), ((0.9, 0.0), 5), ((-1.0, 0.5), 5)):
+        assert widen_ratio(ci, runs, 2.5) is None
+    assert widen(1.0, (0.5, 2.0), math.inf, 1.96) == (-math.inf, math.inf)
+    assert confidence_of(math.inf) == 1.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 1.5, -0.1])
+def test_alpha_outside_0_1_is_refused(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
+        spent(0.5, alpha)

@@ -425,3 +425,22 @@ def test_mean_ci_of_other_outcomes_is_a_plain_seeded_percentile_bootstrap():
     for bad in (np.array([]), np.array([1.0, np.nan])):
         with pytest.raises(ValueError, match="finite and non-empty"):
             mean_ci(bad)
+
+
+def test_an_end_the_bootstrap_t_cannot_bound_is_the_expanded_percentile_written_out():
+    """One of 40 samples carries the whole change: the bootstrap-t leaves the upper end
+    unbounded, so it is Hesterberg's expanded percentile end: the bootstrap means' quantile at
+    alpha = 1 - Phi(sqrt(n / (n - 1)) t_{n-1, 97.5 %}), from the same seeded resamples."""
+    from statistics import NormalDist
+
+    from scipy import stats as sps
+
+    d = np.r_[np.zeros(39), 0.5]
+    b = np.full(40, 0.25)  # not 0/1 outcomes (Tango's case)
+    for seed in (0, 5):
+        idx = np.random.default_rng(seed).integers(0, 40, size=(2000, 40))
+        means = d[idx].mean(axis=1)
+        alpha = 1 - NormalDist().cdf(math.sqrt(40 / 39) * sps.t.ppf(0.975, 39))
+        lo, hi = paired_delta_ci(b, b + d, seed=seed)
+        assert hi == pytest.approx(float(np.quantile(means, 1 - alpha)), rel=1e-6)
+        assert math.isfinite(lo) and lo < d.mean() < hi

@@ -47,3 +47,36 @@ def test_the_summary_states_the_risk_beside_its_recommendation(tmp_path):
 
 def test_the_bound_never_exceeds_one():
     assert "at most 100%" in family_note(50, {}, None, 0.01)
+
+
+def test_two_candidates_are_a_family_and_the_interval_is_said_in_percent():
+    near = flips(500, 450, 3, 0)
+    note = family_note(2, _accuracy(*near), near, 0.01)
+    assert note.startswith("Best of 2 candidates") and "at most 5%" in note  # 2 x 2.5 %
+    lo, hi = tango_delta_ci(3, 0, 500, 1 - 0.05 / 2)  # written out: Tango at 97.5 %
+    assert (
+        f"level 97.50% its drop interval [{-100 * hi / 0.9:.2f}, {-100 * lo / 0.9:.2f}] % "
+        "reaches the line, so that risk stands: more validation samples would lower it."
+    ) in note
+
+
+def test_an_interval_ending_on_the_line_does_not_clear_it(monkeypatch):
+    import runner.report.family as family
+
+    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.0123, 0.02))
+    assert "[1.23, 2.00] % reaches the line" in family_note(3, {}, (), 0.02)
+    monkeypatch.setattr(family, "drop_interval_at", lambda m, o, level: (0.0123, 0.0199))
+    assert "[1.23, 1.99] % still clears the line" in family_note(3, {}, (), 0.02)
+
+
+def test_candidates_counts_ok_rows_that_are_not_the_baseline():
+    import pandas as pd
+
+    from runner.report.family import candidates
+
+    verdicts = ["baseline", "ship", "hold", "skipped", "failed", "inconclusive", "ship"]
+    status = ["ok", "ok", "ok", "ok", "ok", "ok", "failed"]
+    t = pd.DataFrame({"verdict": verdicts, "status": status})
+    assert candidates(t) == 3  # ship, hold, inconclusive; the failed job's ship is not judged
+    assert candidates(t.drop(columns="status")) == 4  # no status column: every row is ok
+    assert candidates(t.drop(columns="status").set_index(pd.Index(list("abcdefg")))) == 4

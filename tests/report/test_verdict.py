@@ -871,3 +871,28 @@ def test_a_count_never_falls_below_the_samples_already_scored():
         return a < thr < b
 
     assert not straddles(need) and straddles(need - 1)
+
+
+def test_speed_call_says_each_case_in_full():
+    from runner.report.verdict import speed_call
+
+    th = Thresholds()  # 95 %, a 1.05x bar
+    assert speed_call({}, th) == ("unknown", "no speed measured")
+    assert speed_call({"speedup": 1.3}, th) == (
+        "gain", "1.30x the baseline's speed (no timing interval), bar 1.05x")  # fmt: skip
+    assert speed_call({"speedup": 1.0, "speedup_ci": [None, 1.1]}, th)[0] == "none"
+    # the point quoted is the interval's geometric centre, not the recorded point
+    got = speed_call({"speedup": 9.0, "speedup_ci": [1.2, 1.5]}, th)
+    want = f"{(1.2 * 1.5) ** 0.5:.2f}x the baseline's speed (95% CI [1.20, 1.50]x), above 1.05x"
+    assert got == ("gain", want) and want.startswith("1.34x")
+    assert speed_call({"speedup": 1.0, "speedup_ci": [0.9, 1.04]}, th) == (
+        "none", "0.97x the baseline's speed (95% CI [0.90, 1.04]x), below the 1.05x that "
+        "counts as faster")  # fmt: skip
+    # two runs straddling the bar: 3 in all would settle it (n_to_settle_t at 1 df), 1 more
+    rec = {"speedup": 1.4, "speedup_ci": [1.03, 2.0], "latency": {"session_runs": 2}}
+    assert speed_call(rec, th) == (
+        "unsettled", "speed is inconclusive: 1.44x the baseline's speed (95% CI [1.03, 2.00]x) "
+        "straddles the 1.05x bar; about 1 more fresh-session timing runs (~3 in all, at 80 % "
+        "power) would settle it")  # fmt: skip
+    del rec["latency"]
+    assert speed_call(rec, th)[1].endswith("bar; more fresh-session timing runs would settle it")
