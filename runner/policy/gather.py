@@ -39,6 +39,7 @@ Z95 = NormalDist().inv_cdf(0.975)
 PLAIN = {"skipped": "failed", "failed": "failed", "does not fit": "unfit", "no gain": "nogain",
          "ship": "ship", "try QAT": "qat", "stay FP16": "stay"}  # fmt: skip
 SHORT = 0.98  # a look that got under this share of the data it asked for: the data ran out
+MOST = 10**9  # a count over this: the point sits (nearly) on the bar, no study would settle it
 
 
 @dataclass
@@ -138,9 +139,9 @@ def standing(rec: dict[str, Any], th: Thresholds) -> tuple[str, str, set[str]]:
     speed = {"runs"} if speed_call(rec, th)[0] == "unsettled" else set()
     if any(ci[0] < t < ci[1] for t in (th.ship_below, th.qat_below)):
         return "inconclusive", v.reason, {"samples"} | (speed if ci[0] < th.ship_below else set())
-    if ci[1] < th.ship_below:
-        return "inconclusive", v.reason, speed
     drop = relative_drop(m["value"], m["baseline"], m.get("higher_is_better", True))
+    if drop < th.ship_below:  # the metric alone would ship (as the verdict reads it)
+        return "inconclusive", v.reason, speed
     return ("qat" if drop <= th.qat_below else "stay"), v.reason, set()
 
 
@@ -187,7 +188,7 @@ def settle(
             n = int(rec["metric"]["n_samples"]) if t is samples else rec["latency"]["session_runs"]
             t.add(wanted[t.key], n, rec)
     if where == "inconclusive" and needs:
-        why = unsettled(seen, th, samples, runs, needs)
+        why = unsettled(seen, th, samples, runs, needs) or why
     return Settled(rec, where, why, ran, looks)
 
 
@@ -202,7 +203,8 @@ def look_line(k: int, samples: Track, runs: Track | None, where: str) -> str:
 
 def unsettled(rec: dict, th: Thresholds, samples: Track, runs: Track | None, needs) -> str:
     """Why the candidate stays inconclusive after its looks, with the counts that would settle
-    it (a new study of that size, 80 % power at 95 %)."""
+    it (a new study of that size, 80 % power at 95 %); "" when there is nothing to count (a
+    straddling speed interval with no timing-run count): the verdict's own reason says it."""
     said = []
     m = rec["metric"]
     unit = "scored tokens" if m.get("name") == "perplexity" else "validation samples"
@@ -212,21 +214,31 @@ def unsettled(rec: dict, th: Thresholds, samples: Track, runs: Track | None, nee
         bar = min((t for t in (th.ship_below, th.qat_below) if lo < t < hi),
                   key=lambda t: abs(t - drop))  # fmt: skip
         n = samples.ns[-1]
-        need = more_to_settle(n, (hi - lo) / 2, samples.z, drop - bar)
+        need = _count(n, (hi - lo) / 2, samples.z, drop - bar)
         count = f"about {need} {unit} (~{need - n} more) would settle it" if need else ""
         said.append(
             f"the drop's interval at the look's boundary [{100 * lo:.2f}, {100 * hi:.2f}] % "
             f"straddles the {100 * bar:g} % bar on {n} {unit}"
-            + (f"; {count}" if count else "; more data would not settle it (no spread)")
+            + (
+                f"; {count}"
+                if count
+                else "; its point sits (nearly) on the bar: no count is expected to settle it"
+            )
         )
     if "runs" in needs and runs is not None:
         ci, n = rec["speedup_ci"], runs.ns[-1]
         half = (math.log(ci[1]) - math.log(ci[0])) / 2
         gap = (math.log(ci[0]) + math.log(ci[1])) / 2 - math.log(th.min_speedup)
-        need = more_to_settle(n, half, runs.z, gap)
+        need = _count(n, half, runs.z, gap)
         said.append(
             f"the speed interval [{ci[0]:.2f}, {ci[1]:.2f}]x straddles the "
             f"{th.min_speedup:.2f}x bar on {n} timing runs"
             + (f"; about {need} fresh-session runs would settle it" if need else "")
         )
-    return "inconclusive: " + "; ".join(said)
+    return "inconclusive: " + "; ".join(said) if said else ""
+
+
+def _count(n: int, half: float, z: float, gap: float) -> int | None:
+    """more_to_settle's count, None where it is past MOST (a gap within rounding of 0)."""
+    need = more_to_settle(n, half, z, gap)
+    return need if need is not None and need <= MOST else None

@@ -10,6 +10,7 @@ The Walker calls injected actions, so tests drive every branch with fakes.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from runner.policy.gather import Settled, settle
@@ -79,12 +80,15 @@ def most_kept(ranking: list[dict], share: float) -> int:
 
 
 def quoted(patterns: list[str]) -> str:
-    """A Hydra list override value: ['a','b'] with each string quoted."""
-    return (
-        "["
-        + ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in patterns)
-        + "]"
-    )
+    """A Hydra list override value: ['a','b'] with each string quoted as Hydra's grammar reads
+    it back: backslashes doubled only where they precede a quote or end the string, quotes
+    and interpolations (${) escaped."""
+
+    def one(p: str) -> str:
+        p = re.sub(r"(\\+)(?='|\$\{|$)", lambda m: m.group(1) * 2, p)
+        return "'" + p.replace("'", "\\'").replace("${", "\\${") + "'"
+
+    return "[" + ",".join(one(p) for p in patterns) + "]"
 
 
 class Walker:
