@@ -79,7 +79,7 @@ M_job := 'runner.job.measure.x_latency_stats*' 'runner.job.measure.x_time_*' \
 	'runner.job.cache.x_key*' 'runner.job.timing.x_measure_candidate*' \
 	'runner.job.timing.x_time_calls*' 'runner.job.timing.x_time_generation*' 'runner.job.lm.*'
 T_job := tests/job/test_measure.py tests/job/test_timing.py tests/job/test_cache.py \
-	tests/job/test_generation_record.py \
+	tests/job/test_generation_record.py tests/job/test_lm_blocks.py \
 	tests/job/test_pipeline_record.py tests/job/test_generation.py tests/job/test_lm_scoring.py
 # decide: the walk, its thresholds' bands and bisection; sensitivity: units and the ranking;
 # decide.py: the resume memo (received data) and the refusals of bad options

@@ -108,12 +108,19 @@ def test_the_key_covers_weights_data_and_library_versions(monkeypatch):
 
     cfg = typed()
     k = cache.key(cfg, "weights-a", "data-a")
-    assert cache.key(cfg, "weights-a", "data-a") == k  # deterministic
+    assert len(k) == 20 and int(k, 16) >= 0
+    assert cache.key(typed(), "weights-a", "data-a") == k  # deterministic
     assert cache.key(cfg, "weights-b", "data-a") != k
     assert cache.key(cfg, "weights-a", "data-b") != k
+    # each config section the baseline's numbers depend on: the model's settings, the data's,
+    # the target's (threads, provider) and the latency protocol
+    for changed in ("model.train_epochs=3", "dataset.max_samples=77", "target.threads=2",
+                    "latency.min_runs=7"):  # fmt: skip
+        assert cache.key(typed(changed), "weights-a", "data-a") != k, changed
     real = md.version
-    monkeypatch.setattr(md, "version", lambda p: "0.0.1" if p == "onnxruntime" else real(p))
-    assert cache.key(cfg, "weights-a", "data-a") != k  # an ONNX Runtime upgrade re-times
+    for pkg in ("torch", "onnx", "onnxruntime"):  # an upgrade of any of them re-times
+        monkeypatch.setattr(md, "version", lambda p, pkg=pkg: "0.0.1" if p == pkg else real(p))
+        assert cache.key(cfg, "weights-a", "data-a") != k, pkg
 
 
 def test_a_changed_model_file_or_data_is_a_new_baseline(run_job, cache_dir, tmp_path, caplog):
