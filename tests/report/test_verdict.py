@@ -11,6 +11,7 @@ import pytest
 from runner.core.stats import (
     agreeing_samples_to_settle,
     blocks_to_settle,
+    discordant_samples_to_settle,
     samples_to_settle,
     tango_delta_ci,
 )
@@ -896,3 +897,71 @@ def test_speed_call_says_each_case_in_full():
         "power) would settle it")  # fmt: skip
     del rec["latency"]
     assert speed_call(rec, th)[1].endswith("bar; more fresh-session timing runs would settle it")
+
+
+def test_a_lean_objective_without_its_figure_is_inconclusive_and_says_how_to_get_it():
+    # no compression (size) or no peak memory (memory): inconclusive, never a crash; only
+    # the memory figure comes from a flag the user can set
+    rec = make_record("int8", drop=0.0, speedup_ci=(0.97, 1.03))
+    rec.pop("compression", None)
+    v = verdict(rec, Thresholds(objective="size"))
+    assert (v.label, v.reason) == (
+        "inconclusive", "The record has no size figure to judge objective=size on.")  # fmt: skip
+    v = verdict({**rec, "compression": 0.0}, Thresholds(objective="size"))
+    assert v.label == "inconclusive"
+    v = verdict({**rec, "baseline_peak_rss_bytes": None}, Thresholds(objective="memory"))
+    assert (v.label, v.reason) == (
+        "inconclusive", "The record has no memory figure to judge objective=memory on (run "
+        "with latency.memory_probe=true).")  # fmt: skip
+
+
+def test_tangos_count_uses_both_directions_of_disagreement_and_the_confidence():
+    # one sample lost and one gained: the normal formula asks no more than the samples
+    # scored (442 of 442 at 95 %, 390 of 394 at 90 %) while Tango's interval still straddles
+    # the 1 % bar, so Tango's count at the observed rates n10 / n and n01 / n, and at the
+    # thresholds' confidence, is the one said (n01 dropped: 670 at 90 %; 95 % there: 608)
+    for n, right, conf in ((442, 397, 0.95), (394, 354, 0.9)):
+        base, cand = flips(n, base_right=right, n10=1, n01=1)
+        thr = -0.01 * base.mean()
+        assert samples_to_settle(base, cand, thr, conf) <= n
+        lo, hi = tango_delta_ci(1, 1, n, conf)
+        assert lo < thr < hi
+        need = discordant_samples_to_settle(1, 1, n, thr, conf)
+        assert need > n and need != discordant_samples_to_settle(1, 0, n, thr, conf)
+        rec = make_record(drop=0.0, baseline=base.mean(), ci_drop=(-0.02, 0.02))
+        v = verdict(rec, Thresholds(confidence=conf), outcomes=(base, cand))
+        assert (
+            f"about {need - n} more validation samples (~{need} in all) would settle it if "
+            "the candidate keeps its observed rate of disagreement"
+        ) in v.reason
+    assert need != discordant_samples_to_settle(1, 1, 394, thr)  # the confidence matters
+
+
+def test_a_delta_exactly_on_the_threshold_gets_no_count():
+    # mean(cand - base) = -5 / 1000 = -0.01 x 0.5 exactly: no sample count moves the interval
+    # off the 1 % bar (the power formula and Tango both say None), so no count is invented
+    base, cand = flips(1000, base_right=500, n10=6, n01=1)
+    assert (cand - base).mean() == -0.01 * 0.5
+    assert samples_to_settle(base, cand, -0.01 * 0.5) is None
+    rec = make_record(drop=0.01, baseline=0.5, ci_drop=(0.002, 0.025))
+    v = verdict(rec, outcomes=(base, cand))
+    assert v.label == "inconclusive"
+    assert v.reason.endswith("threshold: more validation samples would settle it.")
+
+
+def test_a_count_the_power_formula_already_reached_asks_for_exactly_one_more():
+    # perplexity: continuous NLL outcomes, a ~5 % rise; the record's interval straddles the
+    # 3 % bar but the normal formula needs fewer tokens than were scored: "about 1 more"
+    rng = np.random.default_rng(1)
+    base = rng.gamma(2.0, 1.5, size=4000)
+    cand = base + rng.normal(0.05, 0.3, size=4000)
+    ppl_b, ppl_c = float(np.exp(base.mean())), float(np.exp(cand.mean()))
+    drop = ppl_c / ppl_b - 1
+    kw = {"name": "perplexity", "higher_is_better": False, "task": "language_modeling"}
+    rec = make_record(drop=drop, ci_drop=(0.025, 0.07), baseline=ppl_b, **kw)
+    rec["metric"]["value"] = ppl_c
+    need = samples_to_settle(base, cand, np.log1p(0.03))
+    assert need < 4000
+    v = verdict(rec, outcomes=(base, cand))
+    assert v.label == "inconclusive"
+    assert f"about 1 more scored tokens (~{need} in all) would settle it at 80 % power" in v.reason
