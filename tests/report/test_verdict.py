@@ -965,3 +965,39 @@ def test_a_count_the_power_formula_already_reached_asks_for_exactly_one_more():
     v = verdict(rec, outcomes=(base, cand))
     assert v.label == "inconclusive"
     assert f"about 1 more scored tokens (~{need} in all) would settle it at 80 % power" in v.reason
+
+
+def test_the_reasons_that_say_what_to_do_next_in_full():
+    """Each reason that tells the user what is missing, or what to run next, word for word."""
+    rec = make_record(drop=0.005)
+    rec["metric"] = {**rec["metric"], "drop_ci95": None}  # the baseline's mean not clear of 0
+    v = verdict(rec)
+    assert v.label == "inconclusive" and v.reason.endswith(
+        "but the baseline's mean is not clear of 0 at this sample count, so the relative drop "
+        "has no bounded interval: more validation samples would settle it.")  # fmt: skip
+    ptq, qat = make_record("int8", "ptq", drop=0.02), make_record("int8", "qat", drop=0.02)
+    assert verdict(ptq, sweep=[ptq]).reason.endswith(
+        "thresholds: the sweep ran no QAT for this combination: add method=qat.")  # fmt: skip
+    assert verdict(qat).reason.endswith(
+        "thresholds: this already is QAT: more epochs or a gentler precision may close the "
+        "gap.")  # fmt: skip
+    qat["metric"] = {**qat["metric"], "baseline": 0.0}
+    assert verdict(ptq, sweep=[qat]).reason.endswith(
+        "thresholds: the sweep's QAT run has no usable baseline to compare.")  # fmt: skip
+    rec = make_record()
+    rec["metric"] = {**rec["metric"], "value": None}
+    assert verdict(rec).reason == "The record has no metric value to judge."
+    int4 = {k: v for k, v in make_record("int4", drop=0.001).items() if k != "task"}
+    assert verdict(int4).reason.endswith("; INT4 on a this task is risky: prefer INT8 + pruning.")
+    smaller = make_record("int8", drop=0.0, size=90_000)  # no speed interval: the point alone
+    v = verdict(smaller, Thresholds(objective="size"))
+    speed = smaller["speedup"]
+    assert v.reason.startswith(
+        f"{smaller['compression']:.2f}x smaller (speed {speed:.2f}x, which decides nothing "
+        "here); ")  # fmt: skip
+    agree = (np.r_[np.ones(120), np.zeros(15)],) * 2  # no disagreement, some wrong
+    rec = make_record(drop=0.0, baseline=120 / 135, ci_drop=(-0.0277, 0.0277))
+    need = agreeing_samples_to_settle(135, -0.01 * 120 / 135)
+    assert verdict(rec, outcomes=agree).reason.endswith(
+        f"about {need - 135} more validation samples (~{need} in all) would settle it if the "
+        "candidate keeps agreeing with the baseline on every one.")  # fmt: skip
