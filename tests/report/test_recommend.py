@@ -304,3 +304,11 @@ def test_a_row_without_a_usable_speed_loses_to_any_measured_one(speed):
     assert recommend(t, "latency")[0] == 1
     s = _tied([{"precision": "fp16", "size_mb": np.nan}, {"precision": "int8"}])
     assert recommend(s.assign(method="ptq", run_key=["a", "b"]), "size")[0] == 1
+
+
+def test_no_speed_is_said_under_size_or_for_a_row_without_one():
+    one = _tied([{"method": "ptq", "precision": "int8", "run_key": "a"}])
+    assert recommend(one, "size") == (0, "the size-best Pareto-optimal ship candidate. r")
+    unmeasured = one.assign(speedup=np.nan, speedup_ci_lo=np.nan, speedup_ci_hi=np.nan)
+    assert recommend(unmeasured, "latency") == (
+        0, "the latency-best Pareto-optimal ship candidate. r")  # fmt: skip
