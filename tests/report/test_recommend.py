@@ -312,3 +312,14 @@ def test_no_speed_is_said_under_size_or_for_a_row_without_one():
     unmeasured = one.assign(speedup=np.nan, speedup_ci_lo=np.nan, speedup_ci_hi=np.nan)
     assert recommend(unmeasured, "latency") == (
         0, "the latency-best Pareto-optimal ship candidate. r")  # fmt: skip
+
+
+@pytest.mark.parametrize("speed", [-1.0, 0.0, np.inf])
+def test_among_rows_without_a_usable_speed_the_tie_rule_s_cost_does_not_decide(speed):
+    # no row has a usable speed (NaN, or none > 0 and finite): every cost is +inf, so the
+    # run key decides, never a made-up cost of 1 / speed (-1, inf or 0)
+    rows = [{"speedup": np.nan, "run_key": "a"}, {"speedup": speed, "run_key": "b"}]
+    t = _tied(rows).assign(method="ptq", precision="int8", speedup_ci_lo=np.nan,
+                           speedup_ci_hi=np.nan)  # fmt: skip
+    assert recommend(t, "latency")[0] == 0
+    assert recommend(t.iloc[::-1], "latency")[0] == 0
