@@ -304,3 +304,22 @@ def test_a_row_without_a_usable_speed_loses_to_any_measured_one(speed):
     assert recommend(t, "latency")[0] == 1
     s = _tied([{"precision": "fp16", "size_mb": np.nan}, {"precision": "int8"}])
     assert recommend(s.assign(method="ptq", run_key=["a", "b"]), "size")[0] == 1
+
+
+def test_no_speed_is_said_under_size_or_for_a_row_without_one():
+    one = _tied([{"method": "ptq", "precision": "int8", "run_key": "a"}])
+    assert recommend(one, "size") == (0, "the size-best Pareto-optimal ship candidate. r")
+    unmeasured = one.assign(speedup=np.nan, speedup_ci_lo=np.nan, speedup_ci_hi=np.nan)
+    assert recommend(unmeasured, "latency") == (
+        0, "the latency-best Pareto-optimal ship candidate. r")  # fmt: skip
+
+
+@pytest.mark.parametrize("speed", [-1.0, 0.0, np.inf])
+def test_among_rows_without_a_usable_speed_the_tie_rule_s_cost_does_not_decide(speed):
+    # no row has a usable speed (NaN, or none > 0 and finite): every cost is +inf, so the
+    # run key decides, never a made-up cost of 1 / speed (-1, inf or 0)
+    rows = [{"speedup": np.nan, "run_key": "a"}, {"speedup": speed, "run_key": "b"}]
+    t = _tied(rows).assign(method="ptq", precision="int8", speedup_ci_lo=np.nan,
+                           speedup_ci_hi=np.nan)  # fmt: skip
+    assert recommend(t, "latency")[0] == 0
+    assert recommend(t.iloc[::-1], "latency")[0] == 0

@@ -11,6 +11,7 @@ import pytest
 from runner.core.stats import (
     agreeing_samples_to_settle,
     blocks_to_settle,
+    discordant_samples_to_settle,
     samples_to_settle,
     tango_delta_ci,
 )
@@ -896,3 +897,107 @@ def test_speed_call_says_each_case_in_full():
         "power) would settle it")  # fmt: skip
     del rec["latency"]
     assert speed_call(rec, th)[1].endswith("bar; more fresh-session timing runs would settle it")
+
+
+def test_a_lean_objective_without_its_figure_is_inconclusive_and_says_how_to_get_it():
+    # no compression (size) or no peak memory (memory): inconclusive, never a crash; only
+    # the memory figure comes from a flag the user can set
+    rec = make_record("int8", drop=0.0, speedup_ci=(0.97, 1.03))
+    rec.pop("compression", None)
+    v = verdict(rec, Thresholds(objective="size"))
+    assert (v.label, v.reason) == (
+        "inconclusive", "The record has no size figure to judge objective=size on.")  # fmt: skip
+    v = verdict({**rec, "compression": 0.0}, Thresholds(objective="size"))
+    assert v.label == "inconclusive"
+    v = verdict({**rec, "baseline_peak_rss_bytes": None}, Thresholds(objective="memory"))
+    assert (v.label, v.reason) == (
+        "inconclusive", "The record has no memory figure to judge objective=memory on (run "
+        "with latency.memory_probe=true).")  # fmt: skip
+
+
+def test_tangos_count_uses_both_directions_of_disagreement_and_the_confidence():
+    # one sample lost and one gained: the normal formula asks no more than the samples
+    # scored (442 of 442 at 95 %, 390 of 394 at 90 %) while Tango's interval still straddles
+    # the 1 % bar, so Tango's count at the observed rates n10 / n and n01 / n, and at the
+    # thresholds' confidence, is the one said (n01 dropped: 670 at 90 %; 95 % there: 608)
+    for n, right, conf in ((442, 397, 0.95), (394, 354, 0.9)):
+        base, cand = flips(n, base_right=right, n10=1, n01=1)
+        thr = -0.01 * base.mean()
+        assert samples_to_settle(base, cand, thr, conf) <= n
+        lo, hi = tango_delta_ci(1, 1, n, conf)
+        assert lo < thr < hi
+        need = discordant_samples_to_settle(1, 1, n, thr, conf)
+        assert need > n and need != discordant_samples_to_settle(1, 0, n, thr, conf)
+        rec = make_record(drop=0.0, baseline=base.mean(), ci_drop=(-0.02, 0.02))
+        v = verdict(rec, Thresholds(confidence=conf), outcomes=(base, cand))
+        assert (
+            f"about {need - n} more validation samples (~{need} in all) would settle it if "
+            "the candidate keeps its observed rate of disagreement"
+        ) in v.reason
+    assert need != discordant_samples_to_settle(1, 1, 394, thr)  # the confidence matters
+
+
+def test_a_delta_exactly_on_the_threshold_gets_no_count():
+    # mean(cand - base) = -5 / 1000 = -0.01 x 0.5 exactly: no sample count moves the interval
+    # off the 1 % bar (the power formula and Tango both say None), so no count is invented
+    base, cand = flips(1000, base_right=500, n10=6, n01=1)
+    assert (cand - base).mean() == -0.01 * 0.5
+    assert samples_to_settle(base, cand, -0.01 * 0.5) is None
+    rec = make_record(drop=0.01, baseline=0.5, ci_drop=(0.002, 0.025))
+    v = verdict(rec, outcomes=(base, cand))
+    assert v.label == "inconclusive"
+    assert v.reason.endswith("threshold: more validation samples would settle it.")
+
+
+def test_a_count_the_power_formula_already_reached_asks_for_exactly_one_more():
+    # perplexity: continuous NLL outcomes, a ~5 % rise; the record's interval straddles the
+    # 3 % bar but the normal formula needs fewer tokens than were scored: "about 1 more"
+    rng = np.random.default_rng(1)
+    base = rng.gamma(2.0, 1.5, size=4000)
+    cand = base + rng.normal(0.05, 0.3, size=4000)
+    ppl_b, ppl_c = float(np.exp(base.mean())), float(np.exp(cand.mean()))
+    drop = ppl_c / ppl_b - 1
+    kw = {"name": "perplexity", "higher_is_better": False, "task": "language_modeling"}
+    rec = make_record(drop=drop, ci_drop=(0.025, 0.07), baseline=ppl_b, **kw)
+    rec["metric"]["value"] = ppl_c
+    need = samples_to_settle(base, cand, np.log1p(0.03))
+    assert need < 4000
+    v = verdict(rec, outcomes=(base, cand))
+    assert v.label == "inconclusive"
+    assert f"about 1 more scored tokens (~{need} in all) would settle it at 80 % power" in v.reason
+
+
+def test_the_reasons_that_say_what_to_do_next_in_full():
+    """Each reason that tells the user what is missing, or what to run next, word for word."""
+    rec = make_record(drop=0.005)
+    rec["metric"] = {**rec["metric"], "drop_ci95": None}  # the baseline's mean not clear of 0
+    v = verdict(rec)
+    assert v.label == "inconclusive" and v.reason.endswith(
+        "but the baseline's mean is not clear of 0 at this sample count, so the relative drop "
+        "has no bounded interval: more validation samples would settle it.")  # fmt: skip
+    ptq, qat = make_record("int8", "ptq", drop=0.02), make_record("int8", "qat", drop=0.02)
+    assert verdict(ptq, sweep=[ptq]).reason.endswith(
+        "thresholds: the sweep ran no QAT for this combination: add method=qat.")  # fmt: skip
+    assert verdict(qat).reason.endswith(
+        "thresholds: this already is QAT: more epochs or a gentler precision may close the "
+        "gap.")  # fmt: skip
+    qat["metric"] = {**qat["metric"], "baseline": 0.0}
+    assert verdict(ptq, sweep=[qat]).reason.endswith(
+        "thresholds: the sweep's QAT run has no usable baseline to compare.")  # fmt: skip
+    rec = make_record()
+    rec["metric"] = {**rec["metric"], "value": None}
+    assert verdict(rec).reason == "The record has no metric value to judge."
+    int4 = {k: v for k, v in make_record("int4", drop=0.001).items() if k != "task"}
+    assert verdict(int4).reason.endswith("; INT4 on a this task is risky: prefer INT8 + pruning.")
+    smaller = make_record("int8", drop=0.0, size=90_000)  # no speed interval: the point alone
+    v = verdict(smaller, Thresholds(objective="size"))
+    speed = smaller["speedup"]
+    assert v.reason.startswith(
+        f"{smaller['compression']:.2f}x smaller (speed {speed:.2f}x, which decides nothing "
+        "here); ")  # fmt: skip
+    agree = (np.r_[np.ones(120), np.zeros(15)],) * 2  # no disagreement, some wrong
+    rec = make_record(drop=0.0, baseline=120 / 135, ci_drop=(-0.0277, 0.0277))
+    need = agreeing_samples_to_settle(135, -0.01 * 120 / 135)
+    assert verdict(rec, outcomes=agree).reason.endswith(
+        f"about {need - 135} more validation samples (~{need} in all) would settle it if the "
+        "candidate keeps agreeing with the baseline on every one.")  # fmt: skip
