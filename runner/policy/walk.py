@@ -302,14 +302,19 @@ class Walker:
             if chosen is not None:
                 found = (ranking, chosen)
                 break
-            worst = seen.get(n_max, float("nan"))
-            tried.append(f"{n_max} of {len(ranking)} {unit} units leave {100 * worst:+.2f} %")
+            worst = seen.get(n_max)  # unmeasured: every unit quantized met the aim already
+            left = (
+                f"{100 * worst:+.2f} %"
+                if worst is not None
+                else f"n/a (all quantized {100 * everything:+.2f} % meets the aim: nothing to keep)"
+            )
+            tried.append(f"{n_max} of {len(ranking)} {unit} units leave {left}")
             t.add(
                 Step(
                     f"{precision.upper()} fallback ({unit})",
                     None,
                     "not enough",
-                    f"{n_max} units kept {kept_as} still drop {100 * worst:+.2f} % on the subset "
+                    f"{n_max} units kept {kept_as} still drop {left} on the subset "
                     f"(aim {100 * MARGIN * th.qat_below:.2f} %)",
                     "next unit" if i + 1 < len(self.units) else "stop: stay FP16/FP32",
                 )
