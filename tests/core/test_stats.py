@@ -68,7 +68,9 @@ def test_tango_matches_the_published_worked_example():
     assert paired_delta_ci(base, cand) == pytest.approx((lo, hi))
 
 
-@pytest.mark.parametrize(("n10", "n01", "n"), [(5, 0, 540), (6, 2, 200), (1, 4, 200), (3, 3, 50)])
+@pytest.mark.parametrize(
+    ("n10", "n01", "n"), [(5, 0, 540), (6, 2, 200), (1, 4, 200), (3, 3, 50), (8, 0, 135)]
+)
 def test_tango_limits_are_where_the_score_statistic_reaches_z(n10, n01, n):
     lo, hi = tango_delta_ci(n10, n01, n)
     assert lo < (n01 - n10) / n < hi
