@@ -39,7 +39,8 @@ def _t_stats(b: np.ndarray, c: np.ndarray, u: float, n_boot: int, seed: int) -> 
         dm, se = x.mean(axis=1) - m, x.std(axis=1, ddof=1) / math.sqrt(n)
         dm = np.where(np.abs(dm) <= 1e-12 * (1.0 + abs(m)), 0.0, dm)  # rounding, not a move
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(se > 0, dm / np.where(se > 0, se, 1.0), np.sign(dm) * np.inf)
+            flat = np.where(dm == 0, 0.0, np.sign(dm) * np.inf)  # not 0 * inf = NaN
+            t = np.where(se > 0, dm / np.where(se > 0, se, 1.0), flat)
         out[start : start + len(t)] = t
     return out
 

@@ -253,3 +253,58 @@ def test_a_baseline_mean_below_1_keeps_the_drop_s_direction():
     assert continuous_fields(b, c, higher_is_better=False)["drop_ci95"] == pytest.approx(
         [lo, hi], abs=1e-9
     )
+
+
+def bootstrap_t(d: np.ndarray, seed: int, n_boot: int = 2000) -> tuple[float, float]:
+    """The bootstrap-t interval written out: t* = (mean* - mean) / se*; a resample without
+    spread has t* = 0 at the observed mean (to 1e-12), else -inf or +inf."""
+    n, m = d.size, float(d.mean())
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    x = d[np.random.default_rng(seed).integers(0, n, size=(n_boot, n))]
+    ts = []
+    for dm, s in zip(x.mean(axis=1) - m, x.std(axis=1, ddof=1) / math.sqrt(n), strict=True):
+        dm = 0.0 if abs(dm) <= 1e-12 * (1 + abs(m)) else dm  # rounding, not a move
+        ts.append(dm / s if s > 0 else (0.0 if dm == 0 else math.copysign(math.inf, dm)))
+    with np.errstate(invalid="ignore"):  # inf - inf where a quantile lands among the infs
+        q_lo, q_hi = (float(q) for q in np.quantile(ts, [0.025, 0.975]))
+    q_lo, q_hi = (-math.inf if math.isnan(q_lo) else q_lo), (math.inf if math.isnan(q_hi) else q_hi)
+    return m - q_hi * se, m - q_lo * se
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_end_the_bootstrap_t_bounds_is_kept_beside_the_expanded_percentile_end(sign):
+    """One of 40 samples carries the whole change: one end of the bootstrap-t is unbounded and
+    becomes the expanded percentile's (Hesterberg); the other stays the bootstrap-t's own."""
+    from statistics import NormalDist
+
+    from scipy import stats as sps
+
+    d = sign * np.r_[np.zeros(39), 0.5]
+    b = np.full(40, 0.25)  # not 0/1 outcomes (Tango's case)
+    means = d[np.random.default_rng(3).integers(0, 40, size=(2000, 40))].mean(axis=1)
+    alpha = 1 - NormalDist().cdf(math.sqrt(40 / 39) * sps.t.ppf(0.975, 39))
+    p_lo, p_hi = np.quantile(means, [alpha, 1 - alpha])
+    t_lo, t_hi = bootstrap_t(d, seed=3)
+    lo, hi = paired_delta_ci(b, b + d, seed=3)
+    if sign > 0:  # the resamples that miss the gain bound nothing above
+        assert not math.isfinite(t_hi) and lo == pytest.approx(t_lo, rel=1e-9)
+        assert hi == pytest.approx(float(p_hi), rel=1e-9)
+    else:
+        assert not math.isfinite(t_lo) and hi == pytest.approx(t_hi, rel=1e-9)
+        assert lo == pytest.approx(float(p_lo), rel=1e-9)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.1, 1000.1])
+def test_resamples_without_spread_at_the_observed_mean_count_as_t_0(shift):
+    """28 of 30 changes are 0 and two cancel: 13 % of resamples hold only the 0s, with no spread
+    and the observed mean, so t* = 0 (not an unbounded end); shifting every change by a
+    constant shifts the interval by it (rounding of the shifted mean is not a move)."""
+    e = np.r_[np.zeros(28), -0.05, 0.05]
+    lo, hi = studentized_ci(e + shift)
+    t_lo, t_hi = bootstrap_t(e, seed=0)
+    assert math.isfinite(t_lo) and math.isfinite(t_hi)
+    assert (lo - shift, hi - shift) == pytest.approx((t_lo, t_hi), abs=1e-9)
+
+
+def test_two_exactly_proportional_samples_give_their_ratio():
+    assert relative_change_ci(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == (1.0, 1.0)

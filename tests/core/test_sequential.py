@@ -128,3 +128,11 @@ def test_a_speed_interval_from_two_runs_is_widened_on_the_log_scale():
 def test_alpha_outside_0_1_is_refused(alpha):
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
         spent(0.5, alpha)
+
+
+def test_a_later_look_with_nothing_to_spend_gets_an_infinite_boundary():
+    # O'Brien-Fleming-type spending by 1 and 2 in a million is below the smallest float: no
+    # share at either look, so no z can pass there (not the z where the tail underflows)
+    assert spent(2e-6, 0.025) == 0.0
+    assert boundaries([1, 2], 1e6, final=False) == [math.inf, math.inf]
+    assert boundaries([1, 2, 1e6], 1e6) == pytest.approx([math.inf, math.inf, 1.959964], abs=1e-5)

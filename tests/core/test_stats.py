@@ -68,7 +68,9 @@ def test_tango_matches_the_published_worked_example():
     assert paired_delta_ci(base, cand) == pytest.approx((lo, hi))
 
 
-@pytest.mark.parametrize(("n10", "n01", "n"), [(5, 0, 540), (6, 2, 200), (1, 4, 200), (3, 3, 50)])
+@pytest.mark.parametrize(
+    ("n10", "n01", "n"), [(5, 0, 540), (6, 2, 200), (1, 4, 200), (3, 3, 50), (8, 0, 135)]
+)
 def test_tango_limits_are_where_the_score_statistic_reaches_z(n10, n01, n):
     lo, hi = tango_delta_ci(n10, n01, n)
     assert lo < (n01 - n10) / n < hi
@@ -444,3 +446,11 @@ def test_an_end_the_bootstrap_t_cannot_bound_is_the_expanded_percentile_written_
         lo, hi = paired_delta_ci(b, b + d, seed=seed)
         assert hi == pytest.approx(float(np.quantile(means, 1 - alpha)), rel=1e-6)
         assert math.isfinite(lo) and lo < d.mean() < hi
+
+
+def test_mean_ci_is_the_percentile_interval_of_2000_seeded_resample_means():
+    x = np.random.default_rng(4).gamma(2.0, 1.0, 50)  # skewed, not 0/1: the bootstrap's case
+    for seed in (0, 7):
+        means = x[np.random.default_rng(seed).integers(0, 50, size=(2000, 50))].mean(axis=1)
+        expected = tuple(float(q) for q in np.quantile(means, [0.025, 0.975]))
+        assert mean_ci(x, seed=seed) == pytest.approx(expected, rel=1e-12)

@@ -11,10 +11,12 @@ import pytest
 
 from runner.core.stats import (
     blocks_to_settle,
+    discordant_samples_to_settle,
     interval_centre,
     n_to_settle,
     n_to_settle_t,
     t_quantile,
+    tango_delta_ci,
 )
 
 
@@ -59,3 +61,30 @@ def test_the_point_speedup_is_the_geometric_centre_of_its_interval():
     assert lo < c < hi and math.log(c) - math.log(lo) == pytest.approx(math.log(hi) - math.log(c))
     with pytest.raises(ValueError, match="positive ends"):
         interval_centre(0.0, 1.0)
+
+
+def test_an_inverted_or_zero_ended_ratio_interval_is_refused():
+    for lo, hi in [(1.0, 0.0), (1.0, -1.0), (-1.0, 1.0)]:
+        with pytest.raises(ValueError, match="positive ends"):
+            interval_centre(lo, hi)
+
+
+def test_the_t_count_keeps_two_for_a_huge_gap_and_zs_answer_at_half_power():
+    # t at 1 df is 12.7 + 1.4: (14.1 * 0.01 / 1)^2 is under 1, and two runs are the fewest
+    assert n_to_settle_t(0.01, 1.0) == 2
+    # power 1/2: the one-sided power quantile is 0, so the answer is z's at that power
+    assert n_to_settle_t(0.1, 0.05, power=0.5) == n_to_settle(0.1, 0.05, power=0.5) == 16
+
+
+def test_a_candidate_that_disagrees_both_ways_needs_the_first_count_tango_settles():
+    """6 gains and 2 losses in 150 (+2.7 %): the count is the first at which Tango's interval
+    of the table scaled to it excludes 0, found here by a plain scan (95 % by default)."""
+
+    def clears(m: int) -> bool:
+        lo, hi = tango_delta_ci(round(2 * m / 150), round(6 * m / 150), m)
+        return not lo < 0.0 < hi
+
+    first = next(m for m in range(150, 10_000) if clears(m))
+    assert discordant_samples_to_settle(2, 6, 150, 0.0) == first == 288
+    assert discordant_samples_to_settle(2, 6, 150, 0.0, 0.95) == first
+    assert discordant_samples_to_settle(2, 6, 150, 0.0, 0.99) > first
