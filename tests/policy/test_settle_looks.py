@@ -84,8 +84,12 @@ def test_a_record_of_one_sample_still_has_its_samples_grown():
     one, two = drop_rec(0.005, 0.015), drop_rec(0.001, 0.004)
     one["metric"]["n_samples"], two["metric"]["n_samples"] = 1, 2
     j = Looks(one, two)
-    gather.settle(j.job, lambda r: ("model.eval_samples", 1), "int8_ptq", [], TH)
+    s = gather.settle(j.job, lambda r: ("model.eval_samples", 1), "int8_ptq", [], TH)
     assert j.calls[1] == ("int8_ptq_look2", ["model.eval_samples=2"])
+    z, zr = boundaries([1], 4, 0.025, OBF, False)[0], boundaries([5], 20, 0.025, POCOCK, False)[0]
+    assert (
+        s.looks[0] == f"look 1: 1 samples at z {z:.2f}, 5 timing runs at z {zr:.2f} -> inconclusive"
+    )
 
 
 def test_speed_still_across_its_bar_after_the_last_look_is_counted_in_the_reason():
