@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 from runner.core.sequential import (
     boundaries,
-    confidence_of,
     more_to_settle,
     widen,
     widen_ratio,
@@ -170,7 +169,9 @@ def settle(
     looks, ran = [], name
     while True:
         seen = judged(samples, runs, rec)
-        where, why, needs = standing(seen, replace(th, confidence=confidence_of(samples.z)))
+        # th as given, not at the look's confidence: the only interval a kept reason labels is
+        # the speed's, and judged leaves its no-gain side (the upper end) as recorded
+        where, why, needs = standing(seen, th)
         looks.append(look_line(len(looks) + 1, samples, runs, where))
         grow = [t for t, need in ((samples, "samples"), (runs, "runs")) if need in needs and t]
         grow = [t for t in grow if t.next_setting() is not None]

@@ -111,3 +111,28 @@ def test_rank_of_a_model_without_layers_is_refused():
     with pytest.raises(ValueError, match="ort_static_qdq finds no layer to quantize"):
         rank(probe, "layer")
     assert probe.scored == []  # nothing was quantized
+
+
+def test_a_scope_that_is_the_block_itself_finds_the_block():
+    """A layer whose deepest module path is the numbered block (a Sequential's Linear at
+    layers.0): its block is found as well as one named inside it."""
+    scopes = {"n1": "mlp.layers.0", "n2": "mlp.layers.0", "n3": "mlp.layers.1.fc"}
+    assert group_units(["n1", "n2", "n3"], "block", scopes) == [
+        Unit("mlp.layers.0.", ("n1", "n2"), ("n1", "n2")),
+        Unit("mlp.layers.1.", ("n3",), ("n3",)),
+    ]
+
+
+def test_rank_groups_by_the_probes_module_scopes():
+    """Node names that do not carry their block (torch's exporter): rank finds the blocks
+    through the probe's scopes and quantizes each block's layers together."""
+    probe = FakeProbe()
+    probe.scopes = lambda: {"conv1": "net.blocks.0.a", "conv2": "net.blocks.0.b",
+                            "fc1": "net.blocks.1.fc", "fc2": "net.blocks.1.fc2"}  # fmt: skip
+    s = rank(probe, "block")
+    assert sorted(probe.scored[1:]) == [["conv1", "conv2"], ["fc1", "fc2"], ["head"]]
+    b0, b1 = DROPS["conv1"] + DROPS["conv2"], DROPS["fc1"] + DROPS["fc2"]
+    assert [(r["unit"], r["drop"]) for r in s["ranking"]] == [
+        ("net.blocks.1.", pytest.approx(b1)), ("head", DROPS["head"]),
+        ("net.blocks.0.", pytest.approx(b0)),
+    ]  # fmt: skip
