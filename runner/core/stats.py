@@ -238,12 +238,16 @@ def discordant_samples_to_settle(
     """Samples at which Tango's interval would exclude threshold_abs if the candidate kept its
     observed rates of disagreement (n10 / n, n01 / n); None when the observed delta sits on
     the threshold (no count clears it). With few disagreements Tango's interval is wider than
-    the normal approximation, whose count can then fall below the samples already scored."""
+    the normal approximation, whose count can then fall below the samples already scored.
+    The interval is taken at the expected counts n10 m / n, n01 m / n, unrounded: rounded
+    counts make "it clears at m" flip back and forth with m, and the bisection then found one
+    crossing of several (5 losses and 2 gains in 300 against -2 %: 1105, where 983 cleared and
+    only 1241 cleared for good)."""
     if n < 1 or (n01 - n10) / n == threshold_abs:
         return None
 
     def clears(m: int) -> bool:
-        a, b = round(n10 * m / n), round(n01 * m / n)
+        a, b = n10 * m / n, n01 * m / n
         lo, hi = tango_delta_ci(a, b, m, confidence)
         return not lo < threshold_abs < hi
 

@@ -868,7 +868,7 @@ def test_a_count_never_falls_below_the_samples_already_scored():
     assert need > 405 and "observed rate of disagreement" in v.reason
 
     def straddles(m: int) -> bool:
-        a, b = tango_delta_ci(round(m / 405), 0, m)
+        a, b = tango_delta_ci(m / 405, 0, m)  # the observed rate kept: m / 405 losses
         return a < thr < b
 
     assert not straddles(need) and straddles(need - 1)
