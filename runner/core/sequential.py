@@ -165,12 +165,16 @@ def widen_ratio(ci: Sequence[float], runs: int, z: float, confidence: float = 0.
     return math.exp(mid - half * r), math.exp(mid + half * r)
 
 
+MOST_TO_SETTLE = 10**9  # a count past this is none: the point sits (nearly) on the bar
+
+
 def more_to_settle(n: int, half: float, z: float, gap: float, power: float = 0.8) -> int | None:
     """Observations at which an interval of half-width `half` at +/- z from n observations
     would, in a new fixed-size study at 95 %, clear a bar `gap` from its point (80 % power):
-    ((z_0.975 + z_power) sd / gap)^2, with sd = half sqrt(n) / z. None without a gap."""
+    ((z_0.975 + z_power) sd / gap)^2, with sd = half sqrt(n) / z. None without a gap, or past
+    MOST_TO_SETTLE (a point within rounding of its bar: no study is expected to settle it)."""
     if n < 1 or half <= 0 or gap == 0 or not math.isfinite(z):
         return None
     sd = half * math.sqrt(n) / z
     need = ((_N.inv_cdf(0.975) + _N.inv_cdf(power)) * sd / abs(gap)) ** 2
-    return max(n + 1, math.ceil(need))
+    return max(n + 1, math.ceil(need)) if need <= MOST_TO_SETTLE else None

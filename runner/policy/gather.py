@@ -38,7 +38,6 @@ Z95 = NormalDist().inv_cdf(0.975)
 PLAIN = {"skipped": "failed", "failed": "failed", "does not fit": "unfit", "no gain": "nogain",
          "ship": "ship", "try QAT": "qat", "stay FP16": "stay"}  # fmt: skip
 SHORT = 0.98  # a look that got under this share of the data it asked for: the data ran out
-MOST = 10**9  # a count over this: the point sits (nearly) on the bar, no study would settle it
 
 
 @dataclass
@@ -215,7 +214,7 @@ def unsettled(rec: dict, th: Thresholds, samples: Track, runs: Track | None, nee
         bar = min((t for t in (th.ship_below, th.qat_below) if lo < t < hi),
                   key=lambda t: abs(t - drop))  # fmt: skip
         n = samples.ns[-1]
-        need = _count(n, (hi - lo) / 2, samples.z, drop - bar)
+        need = more_to_settle(n, (hi - lo) / 2, samples.z, drop - bar)
         count = f"about {need} {unit} (~{need - n} more) would settle it" if need else ""
         said.append(
             f"the drop's interval at the look's boundary [{100 * lo:.2f}, {100 * hi:.2f}] % "
@@ -230,16 +229,10 @@ def unsettled(rec: dict, th: Thresholds, samples: Track, runs: Track | None, nee
         ci, n = rec["speedup_ci"], runs.ns[-1]
         half = (math.log(ci[1]) - math.log(ci[0])) / 2
         gap = (math.log(ci[0]) + math.log(ci[1])) / 2 - math.log(th.min_speedup)
-        need = _count(n, half, runs.z, gap)
+        need = more_to_settle(n, half, runs.z, gap)
         said.append(
             f"the speed interval [{ci[0]:.2f}, {ci[1]:.2f}]x straddles the "
             f"{th.min_speedup:.2f}x bar on {n} timing runs"
             + (f"; about {need} fresh-session runs would settle it" if need else "")
         )
     return "inconclusive: " + "; ".join(said) if said else ""
-
-
-def _count(n: int, half: float, z: float, gap: float) -> int | None:
-    """more_to_settle's count, None where it is past MOST (a gap within rounding of 0)."""
-    need = more_to_settle(n, half, z, gap)
-    return need if need is not None and need <= MOST else None

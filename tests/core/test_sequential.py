@@ -136,3 +136,17 @@ def test_a_later_look_with_nothing_to_spend_gets_an_infinite_boundary():
     assert spent(2e-6, 0.025) == 0.0
     assert boundaries([1, 2], 1e6, final=False) == [math.inf, math.inf]
     assert boundaries([1, 2, 1e6], 1e6) == pytest.approx([math.inf, math.inf, 1.959964], abs=1e-5)
+
+
+@pytest.mark.parametrize("need,given", [(10**9, 10**9), (10**9 + 1, None)])
+def test_a_count_up_to_a_billion_is_given_and_none_past_it(need, given):
+    """At a gap that asks exactly `need` observations (sd 1 from n 1 at z 1.96), the count is
+    given up to 10^9; past it the point sits within rounding of its bar: None."""
+    from statistics import NormalDist
+
+    from runner.core.sequential import more_to_settle
+
+    z = NormalDist().inv_cdf(0.975)
+    k = z + NormalDist().inv_cdf(0.8)
+    gap = k / math.sqrt(need - 0.5)  # ceil((k / gap)^2) == need
+    assert more_to_settle(1, z, z, gap) == given

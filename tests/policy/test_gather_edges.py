@@ -141,9 +141,3 @@ def test_a_speed_interval_centred_on_its_bar_gives_no_count():
     assert runs_text((1.05 / 1.1, 1.05 * 1.1)) == (
         "inconclusive: the speed interval [0.95, 1.16]x straddles the 1.05x bar on 5 timing runs"
     )
-
-
-@pytest.mark.parametrize("need,given", [(10**9, 10**9), (10**9 + 1, None), (None, None)])
-def test_a_count_up_to_a_billion_is_given_and_none_past_it(monkeypatch, need, given):
-    monkeypatch.setattr(gather, "more_to_settle", lambda n, half, z, gap: need)
-    assert gather._count(100, 0.01, 2.0, 0.001) == given

@@ -269,15 +269,6 @@ def test_a_point_on_the_bar_says_no_count_is_expected_to_settle_it(point):
                         "count is expected to settle it")  # fmt: skip
 
 
-def test_a_count_just_under_a_billion_is_still_given():
-    r = drop_rec(0.005, 0.015, point=0.0099)  # a gap of 1e-4 at sd ~0.18 sqrt(5000)
-    tr = gather.Track(None, [0], [5000], gather.SAMPLES_SPENDING, r)
-    need = settle_count(5000, 0.005, tr.z, 0.0099 - 0.01)
-    assert need < 10**9 and f"about {need} validation samples" in gather.unsettled(
-        r, TH, tr, None, {"samples"}
-    )
-
-
 def test_a_speed_interval_with_no_run_count_keeps_the_verdicts_reason():
     """Speed across its bar in a record with no timing-run count: nothing to grow, nothing to
     count; the verdict's own reason is the one given, never an empty 'inconclusive: '."""

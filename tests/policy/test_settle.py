@@ -92,7 +92,7 @@ def test_what_a_look_grew_stays_grown_in_the_next_look():
     assert "timing runs" not in s.why  # the speed was settled at look 2
 
 
-def test_a_look_judged_settled_ships_with_the_looks_confidence():
+def test_a_straddling_first_look_ships_at_the_second():
     """The 0.3 % drop at 2,047 tokens straddles 1 % at look 1's boundary; look 2 ships it. The
     settled record is look 2's, and the trail line gives both looks."""
     lm = LM(0.003, sd=0.12)
